@@ -1,0 +1,46 @@
+"""mhub: a pretrained-weights hub and model registry for PyTorch vision models.
+
+Importing :mod:`mhub` does not import torch; the torch-side names below load on first use.
+"""
+
+from importlib import import_module as _import_module
+
+from ._errors import (
+    ConversionError,
+    IntegrityError,
+    ManifestError,
+    MhubError,
+    NetworkError,
+    NoWeightsError,
+    OfflineError,
+    PluginError,
+    UnknownModelError,
+)
+from ._factory import create, list_models
+from ._registry import get_registry
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported lazily (these modules import torch or requests).
+_LAZY = {
+    "BackboneClassifier": "._model",
+    "backbone": "._model",
+    "classifier": "._model",
+    "pull": ".hub",
+    "layers": ".layers",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = _import_module(_LAZY[name], __name__)
+        return module if name == "layers" else getattr(module, name)
+    raise AttributeError(f"module 'mhub' has no attribute '{name}'")
+
+
+__all__ = sorted([
+    "BackboneClassifier", "ConversionError", "IntegrityError", "ManifestError", "MhubError", "NetworkError",
+    "NoWeightsError", "OfflineError", "PluginError", "UnknownModelError", "__version__", "backbone",
+    "classifier", "create", "get_registry", "hookimpl", "layers", "list_models", "pull",
+])

@@ -1,0 +1,3 @@
+from mhub.cli import main
+
+main(prog_name="mhub")

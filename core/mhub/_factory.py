@@ -1,0 +1,51 @@
+"""The one chokepoint where models are built; pretrained loading lives in :mod:`mhub.hub.loading`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import NoWeightsError
+from ._registry import get_registry
+from ._specs import ArchSpec
+
+
+def build(arch: ArchSpec, *, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any):
+    """Call the architecture's builder with its registered defaults, overridden by ``kwargs``."""
+    builder = arch.load_builder()
+    return builder(**{**arch.defaults, **kwargs}, num_classes=num_classes, in_chans=in_chans)
+
+
+def create(name: str, pretrained: bool = False, num_classes: int | None = None, in_chans: int = 3,
+           **kwargs: Any):
+    """Build a registered model, optionally with its pretrained weights.
+
+    Args:
+        name: ``arch`` or ``arch.tag`` (the tag picks the weight set; ``arch`` alone means the default one).
+        pretrained: load the weight set, pulling and verifying it into the cache first if needed.
+        num_classes: classifier outputs; defaults to the weight set's (1000 for ImageNet-1k). With
+            ``pretrained``, a different value re-initialises the head.
+        in_chans: input channels; with ``pretrained`` the first convolution is adapted.
+        **kwargs: passed to the family builder (e.g. ``drop_path_rate``).
+
+    Returns:
+        A plain ``torch.nn.Module``.
+
+    Raises:
+        UnknownModelError: no such model (close matches are suggested).
+        NoWeightsError: ``pretrained=True`` for an architecture without weights.
+    """
+    arch, weights = get_registry().resolve(name)
+    if pretrained:
+        if weights is None:
+            raise NoWeightsError(f"'{arch.name}' has no pretrained weights registered")
+        from .hub.loading import load_pretrained
+
+        return load_pretrained(arch, weights, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    if num_classes is None:
+        num_classes = weights.num_classes if weights is not None else 1000
+    return build(arch, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
+    """Registered architecture names (or ``arch.tag`` weight names when ``pretrained``) matching a glob."""
+    return get_registry().list_models([pattern] if pattern else [], pretrained=pretrained)

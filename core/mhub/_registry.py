@@ -1,0 +1,225 @@
+"""The registry index: architectures, weight sets, converters and sources from every plugin.
+
+Built once from the plugins' registration hooks plus the manifests in ``MHUB_REGISTRY`` directories,
+without importing torch. Names resolve as ``arch`` (its default weights) or ``arch.tag``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import plugins
+from ._errors import ManifestError, MhubError, NoWeightsError, PluginError, UnknownModelError
+from ._lazy import is_reference
+from ._manifest import NAME_RE, load_manifest
+from ._specs import ArchSpec, WeightSpec
+
+ARCH_FIELDS = {"defaults", "paper", "first_conv", "classifier", "num_params", "description"}
+
+
+@dataclass
+class Converter:
+    name: str
+    function: Any
+    version: int
+    plugin: str
+
+
+@dataclass
+class Registry:
+    """Everything the plugins registered; duplicates are kept out and reported by name."""
+
+    archs: dict[str, ArchSpec] = field(default_factory=dict)
+    weights: dict[str, WeightSpec] = field(default_factory=dict)
+    converters: dict[str, Converter] = field(default_factory=dict)
+    sources: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)  # name -> error message
+
+    # -- queries ---------------------------------------------------------------------------------
+    def tags(self, arch: str) -> list[WeightSpec]:
+        """The weight sets of ``arch``, default first."""
+        specs = [w for w in self.weights.values() if w.model == arch]
+        return sorted(specs, key=lambda w: not w.default)
+
+    def default_weights(self, arch: str) -> WeightSpec | None:
+        specs = self.tags(arch)
+        return specs[0] if specs else None
+
+    def arch(self, name: str) -> ArchSpec:
+        """The architecture called ``name`` (an ``arch.tag`` name is accepted and its tag ignored)."""
+        arch_name = name.split(".", 1)[0]
+        if arch_name in self.conflicts:
+            raise PluginError(self.conflicts[arch_name])
+        try:
+            return self.archs[arch_name]
+        except KeyError:
+            raise UnknownModelError(_unknown("model", arch_name, self.archs)) from None
+
+    def resolve(self, name: str) -> tuple[ArchSpec, WeightSpec | None]:
+        """Split ``arch[.tag]`` into its architecture and weight set (the default when no tag is given).
+
+        Raises:
+            UnknownModelError: no such architecture or tag; the message suggests close matches.
+        """
+        arch = self.arch(name)
+        if "." not in name:
+            return arch, self.default_weights(arch.name)
+        if name in self.conflicts:
+            raise PluginError(self.conflicts[name])
+        if name not in self.weights:
+            tags = [w.name for w in self.tags(arch.name)]
+            if not tags:
+                raise NoWeightsError(f"'{arch.name}' has no pretrained weights registered (asked for '{name}')")
+            raise UnknownModelError(_unknown("weight set", name, tags))
+        return arch, self.weights[name]
+
+    def weights_for(self, name: str) -> WeightSpec:
+        """The weight set ``arch[.tag]`` names; an error when the architecture has none."""
+        arch, spec = self.resolve(name)
+        if spec is None:
+            raise NoWeightsError(f"'{arch.name}' has no pretrained weights registered")
+        return spec
+
+    def list_models(self, patterns: Iterable[str] = (), *, pretrained: bool = False,
+                    family: str | None = None) -> list[str]:
+        """Sorted names: architectures, or ``arch.tag`` weight sets when ``pretrained``."""
+        patterns = list(patterns) or ["*"]
+        if pretrained:
+            candidates = [(w.name, self.archs[w.model].family) for w in self.weights.values()]
+        else:
+            candidates = [(a.name, a.family) for a in self.archs.values()]
+        return sorted(
+            name for name, fam in candidates
+            if (family is None or fam == family) and any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        )
+
+    def converter(self, name: str) -> Converter:
+        try:
+            return self.converters[name]
+        except KeyError:
+            raise UnknownModelError(_unknown("converter", name, self.converters)) from None
+
+    # -- building --------------------------------------------------------------------------------
+    def _add(self, table: dict, name: str, value: Any, kind: str, plugin: str) -> None:
+        if name in self.conflicts:
+            return
+        if name in table:
+            other = getattr(table[name], "plugin", None) or table[name][1]
+            message = (f"{kind} '{name}' is registered by both plugin '{other}' and plugin '{plugin}'; "
+                       "uninstall one or restrict MHUB_LOAD_PLUGINS")
+            self.conflicts[name] = message
+            del table[name]
+            plugins.record_problem(plugin, message)
+            return
+        table[name] = value
+
+    def add_model(self, plugin: str, name: str, builder: Any, *, family: str, **meta: Any) -> None:
+        unknown = set(meta) - ARCH_FIELDS
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise PluginError(f"invalid architecture name {name!r}")
+        if unknown:
+            raise PluginError(f"model '{name}': unknown field(s) {sorted(unknown)}")
+        if not is_reference(builder):
+            raise PluginError(f"model '{name}': builder {builder!r} is not a callable or 'module:function'")
+        if not isinstance(family, str) or not family:
+            raise PluginError(f"model '{name}': family must be a non-empty string")
+        if not isinstance(meta.get("defaults") or {}, dict):
+            raise PluginError(f"model '{name}': defaults must be a dict")
+        spec = ArchSpec(name=name, builder=builder, family=family, plugin=plugin,
+                        **{**meta, "defaults": dict(meta.get("defaults") or {})})
+        self._add(self.archs, name, spec, "architecture", plugin)
+
+    def add_manifest(self, plugin: str, path: str | os.PathLike) -> None:
+        for spec in load_manifest(path, plugin=plugin):
+            self._add(self.weights, spec.name, spec, "weight set", plugin)
+
+    def add_converter(self, plugin: str, name: str, function: Any, *, version: int = 1) -> None:
+        if not isinstance(name, str) or not name or not is_reference(function):
+            raise PluginError(f"converter {name!r}: needs a name and a callable or 'module:function'")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise PluginError(f"converter '{name}': version must be a positive integer")
+        self._add(self.converters, name, Converter(name, function, version, plugin), "converter", plugin)
+
+    def add_source(self, plugin: str, scheme: str, fetcher: Any) -> None:
+        if not isinstance(scheme, str) or not scheme.isidentifier() or not is_reference(fetcher):
+            raise PluginError(f"source {scheme!r}: needs a scheme name and a fetcher")
+        self._add(self.sources, scheme, (fetcher, plugin), "source scheme", plugin)
+
+    def check(self) -> None:
+        """Drop weight sets whose architecture or converter nobody registered, with a warning."""
+        for name, spec in list(self.weights.items()):
+            problem = None
+            if spec.model not in self.archs and spec.model not in self.conflicts:
+                problem = f"unknown architecture '{spec.model}'"
+            elif spec.converter and spec.converter not in self.converters:
+                problem = f"unknown converter '{spec.converter}'"
+            if problem:
+                del self.weights[name]
+                plugins.record_problem(spec.plugin, f"{spec.origin}: {name}: skipped: {problem}")
+        for arch in {w.model for w in self.weights.values()}:
+            defaults = [w.name for w in self.tags(arch) if w.default]
+            if len(defaults) > 1:
+                plugins.record_problem(self.weights[defaults[1]].plugin,
+                                       f"'{arch}' has several default weight sets: {', '.join(defaults)}")
+
+
+def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {kind} '{name}'{hint}"
+
+
+def registry_dirs() -> list[Path]:
+    """Directories of extra manifests named by ``MHUB_REGISTRY`` (``os.pathsep``-separated)."""
+    value = os.environ.get("MHUB_REGISTRY", "")
+    return [Path(p) for p in value.split(os.pathsep) if p]
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The registry index, built on first use."""
+    global _registry
+    if _registry is None:
+        _registry = _build()
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the index so the next :func:`get_registry` rebuilds it (after plugins or env change)."""
+    global _registry
+    _registry = None
+
+
+def _guarded(plugin: str, action, *args, **kwargs) -> None:
+    try:
+        action(plugin, *args, **kwargs)
+    except (MhubError, TypeError) as error:
+        plugins.record_problem(plugin, f"skipped invalid registration: {error}")
+
+
+def _build() -> Registry:
+    registry = Registry()
+
+    def registrar(action):
+        return lambda plugin: (lambda *args, **kwargs: _guarded(plugin, action, *args, **kwargs))
+
+    plugins.call_each("register_models", registrar(registry.add_model))
+    plugins.call_each("register_converters", registrar(registry.add_converter))
+    plugins.call_each("register_sources", registrar(registry.add_source))
+    plugins.call_each("register_weights", registrar(registry.add_manifest))
+    for directory in registry_dirs():
+        for path in sorted(directory.glob("*.toml")):
+            try:
+                registry.add_manifest(f"MHUB_REGISTRY:{directory}", path)
+            except ManifestError as error:
+                plugins.warn(f"MHUB_REGISTRY manifest skipped: {error}")
+    registry.check()
+    return registry

@@ -1,0 +1,66 @@
+"""The ``mhub`` command line. Subcommands load lazily so ``mhub list`` never imports torch."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import click
+
+from .. import __version__, plugins
+from .._errors import MhubError
+
+# command name -> "module:attribute"; each module is imported only when its command runs or --help lists it.
+COMMANDS = {
+    "list": "mhub.cli.catalog:list_command",
+    "info": "mhub.cli.catalog:info_command",
+    "plugins": "mhub.cli.catalog:plugins_command",
+    "pull": "mhub.cli.hub:pull_command",
+    "cache": "mhub.cli.hub:cache_command",
+    "mirror": "mhub.cli.hub:mirror_command",
+    "predict": "mhub.cli.predict:predict_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose built-in commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        if name not in COMMANDS:
+            return None
+        from .._lazy import import_string
+
+        return import_string(COMMANDS[name])
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MhubError as error:
+            raise click.ClickException(str(error)) from error
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"mhub: warning: {message}", file=sys.stderr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mhub")
+def cli() -> None:
+    """mhub: pretrained vision models, verified.
+
+    \b
+    List what the installed plugins register, pull and verify weights into the cache,
+    and (with the toolchain) convert, hash, validate and publish checkpoints.
+    """
+
+
+def main(args: list[str] | None = None, prog_name: str | None = "mhub") -> None:
+    """Entry point of the ``mhub`` script and ``python -m mhub``."""
+    warnings.showwarning = _one_line_warning
+    plugins.call_each("register_commands", lambda plugin: cli)
+    cli.main(args=args, prog_name=prog_name)

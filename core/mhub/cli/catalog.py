@@ -1,0 +1,87 @@
+"""``mhub list``, ``mhub info`` and ``mhub plugins``: read the registry index, never import torch."""
+
+from __future__ import annotations
+
+import click
+
+from .._registry import get_registry
+from ..plugins import plugin_infos
+from ._output import emit_json, human_size
+
+
+@click.command("list")
+@click.argument("patterns", nargs=-1)
+@click.option("--pretrained", is_flag=True, help="List weight sets (arch.tag) instead of architectures.")
+@click.option("--family", help="Only this family (e.g. resnet).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(patterns: tuple[str, ...], pretrained: bool, family: str | None, as_json: bool) -> None:
+    """List registered architectures, or weight sets with --pretrained. PATTERNS are globs ('resnext*')."""
+    registry = get_registry()
+    names = registry.list_models(patterns, pretrained=pretrained, family=family)
+    if as_json:
+        emit_json(names)
+    else:
+        for name in names:
+            click.echo(name)
+
+
+@click.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info_command(name: str, as_json: bool) -> None:
+    """Show an architecture and its weight sets (NAME or NAME.TAG)."""
+    registry = get_registry()
+    arch = registry.arch(name)
+    specs = [registry.weights_for(name)] if "." in name else registry.tags(arch.name)
+    default = registry.default_weights(arch.name)
+    data = {
+        "name": arch.name,
+        "family": arch.family,
+        "builder": arch.builder_name(),
+        "plugin": arch.plugin,
+        "num_params": arch.num_params,
+        "paper": arch.paper,
+        "defaults": dict(arch.defaults),
+        "weights": [
+            {**spec.to_dict(), "name": spec.name, "default": spec is default, "hash": spec.hash_strength}
+            for spec in specs
+        ],
+    }
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"{arch.name}  (family {arch.family}, plugin {arch.plugin})")
+    click.echo(f"  builder     {data['builder']}")
+    if arch.num_params:
+        click.echo(f"  parameters  {arch.num_params:,}")
+    if arch.paper:
+        click.echo(f"  paper       {arch.paper}")
+    if not specs:
+        click.echo("  weights     none registered")
+    for spec in specs:
+        marker = " (default)" if spec is default else ""
+        click.echo(f"  {spec.name}{marker}")
+        metrics = ", ".join(f"{k} {v}" for k, v in spec.metrics.items()) or "-"
+        hash_text = (f"sha256 {spec.sha256}" if spec.sha256 else
+                     f"upstream prefix only: {spec.sha256_prefix} ({len(spec.sha256_prefix)} hex; weaker check)")
+        click.echo(f"    metrics   {metrics}")
+        click.echo(f"    license   {spec.license}")
+        click.echo(f"    size      {human_size(spec.size)}  format {spec.format}"
+                   + (f"  converter {spec.converter}" if spec.converter else ""))
+        click.echo(f"    hash      {hash_text}")
+        for source in spec.sources:
+            click.echo(f"    source    {source}")
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_command(as_json: bool) -> None:
+    """List plugins with their versions, hooks and status."""
+    infos = plugin_infos()
+    if as_json:
+        emit_json([info.to_dict() for info in infos])
+        return
+    for info in infos:
+        version = f" {info.version}" if info.version else ""
+        click.echo(f"{info.name}{version} [{info.distribution or 'local'}]  hooks: {', '.join(info.hooks) or '-'}"
+                   f"  status: {info.status}")

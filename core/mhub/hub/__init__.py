@@ -1,0 +1,1 @@
+"""The weights hub client: sources, verified cache, mirrors, offline mode and pretrained loading."""

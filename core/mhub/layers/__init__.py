@@ -1,0 +1,1 @@
+"""Layer primitives (Metalhead's ``Layers``), one concern per file."""

@@ -1,0 +1,1 @@
+"""First-party mhub plugin: the mobilenet family."""

@@ -1,0 +1,3 @@
+"""Hook implementations of the mobilenet family (torch-free)."""
+
+from mhub import hookimpl  # noqa: F401

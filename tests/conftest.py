@@ -1,0 +1,47 @@
+"""Shared fixtures: every test gets its own cache and a registry rebuilt from the current environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import mhub
+from mhub import _registry, plugins
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh ``MHUB_HOME`` per test; no registry directories or offline flags leak in."""
+    home = tmp_path_factory.mktemp("mhub_home")
+    monkeypatch.setenv("MHUB_HOME", str(home))
+    for var in ("MHUB_REGISTRY", "MHUB_OFFLINE", "HF_HUB_OFFLINE", "MHUB_ENDPOINT", "MHUB_LOAD_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    _registry.reset_registry()
+    yield home
+    _registry.reset_registry()
+
+
+@pytest.fixture
+def registry():
+    """The registry index as the installed plugins build it."""
+    return mhub.get_registry()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300):
+    """Run ``python -m mhub ARGS`` in a subprocess and return the CompletedProcess."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mhub", *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"mhub {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

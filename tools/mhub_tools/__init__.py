@@ -1,0 +1,1 @@
+"""mhub's contributor toolchain (convert, hash, validate, manifest), itself an mhub plugin."""
