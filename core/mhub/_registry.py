@@ -110,12 +110,13 @@ class Registry:
         if name in self.conflicts:
             return
         if name in table:
-            other = getattr(table[name], "plugin", None) or table[name][1]
-            message = (f"{kind} '{name}' is registered by both plugin '{other}' and plugin '{plugin}'; "
+            existing = table[name]
+            other = existing[1] if isinstance(existing, tuple) else existing.plugin
+            message = (f"{kind} '{name}' is registered by both {_who(other)} and {_who(plugin)}; "
                        "uninstall one or restrict MHUB_LOAD_PLUGINS")
             self.conflicts[name] = message
             del table[name]
-            plugins.record_problem(plugin, message)
+            _report(plugin, message)
             return
         table[name] = value
 
@@ -161,12 +162,24 @@ class Registry:
                 problem = f"unknown converter '{spec.converter}'"
             if problem:
                 del self.weights[name]
-                plugins.record_problem(spec.plugin, f"{spec.origin}: {name}: skipped: {problem}")
+                _report(spec.plugin, f"{spec.origin}: {name}: skipped: {problem}")
         for arch in {w.model for w in self.weights.values()}:
             defaults = [w.name for w in self.tags(arch) if w.default]
             if len(defaults) > 1:
-                plugins.record_problem(self.weights[defaults[1]].plugin,
-                                       f"'{arch}' has several default weight sets: {', '.join(defaults)}")
+                _report(self.weights[defaults[1]].plugin,
+                        f"'{arch}' has several default weight sets: {', '.join(defaults)}")
+
+
+def _who(plugin: str) -> str:
+    return f"plugin '{plugin}'" if plugin else "an MHUB_REGISTRY manifest"
+
+
+def _report(plugin: str, problem: str) -> None:
+    """Warn about a problem; charge it to the plugin when a plugin (not MHUB_REGISTRY) caused it."""
+    if plugin:
+        plugins.record_problem(plugin, problem)
+    else:
+        plugins.warn(f"MHUB_REGISTRY: {problem}")
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
@@ -218,7 +231,7 @@ def _build() -> Registry:
     for directory in registry_dirs():
         for path in sorted(directory.glob("*.toml")):
             try:
-                registry.add_manifest(f"MHUB_REGISTRY:{directory}", path)
+                registry.add_manifest("", path)
             except ManifestError as error:
                 plugins.warn(f"MHUB_REGISTRY manifest skipped: {error}")
     registry.check()

@@ -1,0 +1,1 @@
+"""An example third-party mhub plugin: the ``tinynet`` family."""

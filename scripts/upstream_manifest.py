@@ -1,0 +1,171 @@
+"""Generate ``registry/<family>.toml`` from the upstream facts in ``shared/data/upstream-weights.json``.
+
+Usage: ``python scripts/upstream_manifest.py FAMILY [--data PATH] [-o registry/FAMILY.toml]``
+
+Each torchvision entry becomes a ``torch-pickle`` weight set checked by its full sha256 where one was
+seen, else by torch.hub's file-name prefix. Each timm entry becomes the legacy ``.pth`` release (checked by
+the hash fragment of its file name) or, failing that, the HF hub ``model.safetensors`` where its full digest
+is known; timm entries with neither, or that repeat a torchvision file, are left out and listed on stderr.
+Only architectures and converters that the installed plugins register are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import sys
+from pathlib import Path
+
+import mhub
+from mhub._manifest import dump_manifest, parse_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "upstream-weights.json"
+
+# family -> which upstream models it covers and how their checkpoints are converted.
+#   models: globs over upstream model names; rename: upstream name -> our architecture name;
+#   converters: upstream source -> converter name, overridden per model glob by converter_overrides.
+FAMILIES = {
+    "resnet": {
+        "models": ["resnet*", "wide_resnet*", "resnext*", "seresnet*", "seresnext*", "legacy_se*", "res2net*",
+                   "res2next*"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.resnet", "timm": "timm.resnet"},
+        "converter_overrides": {},
+    },
+    "mobilenet": {
+        "models": ["mobilenet*", "tf_mobilenetv3*", "mnasnet*", "semnasnet*"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.mobilenet", "timm": "timm.mobilenet"},
+        "converter_overrides": {},
+    },
+    "efficientnet": {
+        "models": ["efficientnet*", "tf_efficientnet*"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.efficientnet", "timm": "timm.efficientnet"},
+        "converter_overrides": {},
+    },
+}
+
+
+def _converter(row: dict, source: str, model: str) -> str:
+    for pattern, name in row["converter_overrides"].items():
+        if fnmatch.fnmatchcase(model, pattern):
+            return name
+    return row["converters"][source]
+
+
+def _torchvision_entry(item: dict, row: dict) -> dict | None:
+    if not item.get("classifier_usable", True):
+        return None
+    entry = {
+        "model": row["rename"].get(item["model"], item["model"]),
+        "tag": item["tag"],
+        "sources": [item["url"]],
+        "format": "torch-pickle",
+        "converter": _converter(row, "torchvision", item["model"]),
+        "license": item["license"],
+    }
+    if item.get("sha256"):
+        entry["sha256"] = item["sha256"]
+    entry["sha256_prefix"] = item["sha256_prefix"]
+    if item.get("size_bytes_seen"):
+        entry["size"] = item["size_bytes_seen"]
+    entry["num_classes"] = item.get("num_classes", 1000)
+    if item.get("is_default"):
+        entry["default"] = True
+    entry["metrics"] = {k: item[k] for k in ("acc1", "acc5") if item.get(k) is not None}
+    entry["metrics"] = {("top1" if k == "acc1" else "top5"): v for k, v in entry["metrics"].items()}
+    entry["preprocess"] = {
+        "resize": item["resize_size"], "crop": item["crop_size"], "interpolation": item["interpolation"],
+        "mean": item["mean"], "std": item["std"],
+    }
+    return entry
+
+
+def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
+    entry = {
+        "model": row["rename"].get(item["model"], item["model"]),
+        "tag": item["tag"],
+        "converter": _converter(row, "timm", item["model"]),
+        "license": item["license"],
+    }
+    if item.get("url") and item.get("url_hash_fragment"):
+        entry.update(sources=[item["url"]], format="torch-pickle")
+        if item.get("url_sha256"):
+            entry["sha256"] = item["url_sha256"]
+        entry["sha256_prefix"] = item["url_hash_fragment"]
+    elif item.get("hf_hub_id") and item.get("sha256") and item.get("sha256_revision"):
+        entry.update(sources=[f"hf://{item['hf_hub_id']}/model.safetensors@{item['sha256_revision']}"],
+                     format="safetensors", sha256=item["sha256"])
+    else:
+        return None, "no hash known for any of its files"
+    entry["num_classes"] = item.get("num_classes", 1000)
+    results = item.get("timm_results_imagenet") or {}
+    entry["metrics"] = {k: results[k] for k in ("top1", "top5") if results.get(k) is not None}
+    crop = item["input_size"][-1]
+    crop_pct = float(item.get("crop_pct", 0.875))
+    entry["preprocess"] = {
+        "resize": int(math.floor(crop / crop_pct)), "crop": crop, "crop_pct": crop_pct,
+        "interpolation": item["interpolation"], "mean": item["mean"], "std": item["std"],
+    }
+    entry["description"] = f"timm {item['model']}.{item['tag']}"
+    return entry, ""
+
+
+def generate(family: str, data: list[dict]) -> tuple[list[dict], list[str]]:
+    """Return (manifest entries, reasons for what was left out) for one family."""
+    row = FAMILIES[family]
+    registry = mhub.get_registry()
+    ours = [i for i in data if any(fnmatch.fnmatchcase(i["model"], p) for p in row["models"])]
+    tv_urls = {i["url"] for i in ours if i["source"] == "torchvision"}
+    entries, skipped, seen = [], [], set()
+    for item in sorted(ours, key=lambda i: (i["source"] != "torchvision", i["model"], i["tag"])):
+        name = f"{item['model']}.{item['tag']}"
+        if item["source"] == "torchvision":
+            entry, why = _torchvision_entry(item, row), "no usable classifier"
+        elif item.get("url") in tv_urls:
+            entry, why = None, "same file as a torchvision entry"
+        else:
+            entry, why = _timm_entry(item, row)
+        if entry is not None and entry["model"] not in registry.archs:
+            entry, why = None, f"architecture '{entry['model']}' is not registered by any plugin"
+        if entry is not None and entry["converter"] not in registry.converters:
+            entry, why = None, f"converter '{entry['converter']}' is not registered"
+        if entry is not None and (entry["model"], entry["tag"]) in seen:
+            entry, why = None, "duplicate model.tag"
+        if entry is None:
+            skipped.append(f"{item['source']} {name}: {why}")
+            continue
+        seen.add((entry["model"], entry["tag"]))
+        entries.append(entry)
+    has_default = {e["model"] for e in entries if e.get("default")}
+    for entry in entries:  # an architecture without a torchvision default takes its first timm entry
+        if entry["model"] not in has_default:
+            entry["default"] = True
+            has_default.add(entry["model"])
+    return entries, skipped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("family", choices=sorted(FAMILIES))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("-o", "--output", type=Path)
+    args = parser.parse_args()
+    entries, skipped = generate(args.family, json.loads(args.data.read_text()))
+    text = (f"# Weight sets of the {args.family} family, generated by scripts/upstream_manifest.py from upstream\n"
+            "# torchvision/timm metadata (see shared/data/README.md); review changes like code.\n\n"
+            + dump_manifest(entries))
+    parse_manifest(__import__("tomllib").loads(text), origin=str(args.output or "<stdout>"))  # must validate
+    output = args.output or REPO / "registry" / f"{args.family}.toml"
+    output.write_text(text)
+    print(f"wrote {len(entries)} weight sets to {output}", file=sys.stderr)
+    for line in skipped:
+        print(f"  left out {line}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The CLI: catalog commands never import torch, errors are one line, `python -m mhub` works."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_cli
+
+import mhub
+
+# Runs the CLI in-process and reports which heavy modules it imported.
+PROBE = """
+import runpy, sys
+sys.argv = ["mhub", *{args!r}]
+try:
+    runpy.run_module("mhub", run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(m for m in ("torch", "requests", "huggingface_hub", "safetensors", "numpy") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--pretrained", "--json"], ["info", "resnet50"],
+                                  ["plugins"], ["--help"], ["--version"]])
+def test_catalog_commands_never_import_heavy_modules(args):
+    result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True)
+    heavy = [l for l in result.stderr.splitlines() if l.startswith("HEAVY=")]
+    assert heavy == ["HEAVY="], result.stderr[-2000:]
+
+
+def test_version_and_python_m():
+    assert run_cli("--version").stdout.strip() == f"mhub, version {mhub.__version__}"
+    script = subprocess.run([str(REPO / ".venv" / "bin" / "mhub"), "--help"], capture_output=True, text=True)
+    if script.returncode == 0:  # the console script exists when installed into .venv
+        assert "list" in script.stdout and "pull" in script.stdout
+
+
+def test_unknown_model_is_one_clear_line_and_nonzero_exit():
+    result = run_cli("info", "resnet5O", check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown model 'resnet5O'" in lines[0], result.stderr
+
+
+def test_info_json_shows_hash_strength_and_sources():
+    data = json.loads(run_cli("info", "resnet50", "--json").stdout)
+    assert data["family"] == "resnet" and data["num_params"] == 25557032
+    strengths = {w["tag"]: w["hash"] for w in data["weights"]}
+    assert strengths["tv_in1k"] == "sha256"
+    assert all(w["sources"] for w in data["weights"])
+    text = run_cli("info", "resnet50").stdout
+    assert "resnet50.tv2_in1k (default)" in text and "sha256 " in text
+
+
+def test_list_json_matches_python_api():
+    assert json.loads(run_cli("list", "--json").stdout) == mhub.list_models()
+    assert json.loads(run_cli("list", "resnext*", "--pretrained", "--json").stdout) == \
+        mhub.list_models("resnext*", pretrained=True)

@@ -1,0 +1,91 @@
+"""Manifest validation: every malformed entry is an error naming file, entry and field."""
+
+import tomllib
+
+import pytest
+
+from mhub import ManifestError
+from mhub._manifest import default_filename, dump_manifest, load_manifest, parse_manifest
+
+DIGEST = "ab" * 32
+GOOD = {
+    "model": "tinynet", "tag": "demo", "sources": ["https://example.invalid/tiny-abcd1234.pth"],
+    "sha256": DIGEST, "size": 12, "format": "torch-pickle", "license": "MIT",
+    "metrics": {"top1": 71.5}, "preprocess": {"resize": 256, "crop": 224, "mean": [0.5, 0.5, 0.5]},
+}
+
+
+def parse(*entries):
+    return parse_manifest({"weights": list(entries)}, origin="fam.toml")
+
+
+def with_(**changes):
+    entry = {**GOOD, **changes}
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def test_good_entry_round_trips_through_toml(tmp_path):
+    (spec,) = parse(GOOD)
+    assert spec.name == "tinynet.demo" and spec.hash_strength == "sha256"
+    path = tmp_path / "m.toml"
+    path.write_text(dump_manifest([spec]))
+    (again,) = load_manifest(path)
+    assert again.to_dict() | {"origin": ""} == spec.to_dict() | {"origin": ""}
+
+
+@pytest.mark.parametrize("entry, field, words", [
+    (with_(license=None), "license", "missing"),
+    (with_(sources=None), "sources", "missing"),
+    (with_(sha256="abc"), "sha256", "64 lower-case hex"),
+    (with_(sha256=DIGEST.upper()), "sha256", "64 lower-case hex"),
+    (with_(sha256=None), "sha256", "missing"),
+    (with_(format="onnx"), "format", "unknown format 'onnx'"),
+    (with_(filename="../../etc/passwd"), "filename", "escape"),
+    (with_(filename="/etc/passwd"), "filename", "absolute"),
+    (with_(filename="sub/dir.bin"), "filename", "plain file name"),
+    (with_(reference="../outside.safetensors"), "reference", "escape"),
+    (with_(sources=["https://host/a/../../b.pth"]), "sources", "'..'"),
+    (with_(sources=["https://host/a/%2e%2e/b.pth"]), "sources", "'..'"),
+    (with_(sources=["/abs/file.pth"]), "sources", "not a URL"),
+    (with_(sources=["hf://only-org"]), "sources", "hf://org/repo/path"),
+    (with_(size=-1), "size", "non-negative"),
+    (with_(size="12"), "size", "expected int"),
+    (with_(colour="red"), "colour", "unknown field"),
+    (with_(metrics={"top1": "high"}), "metrics.top1", "number"),
+    (with_(preprocess={"crop": 224, "flip": True}), "preprocess.flip", "unknown"),
+    (with_(sha256_prefix="ffff0000"), "sha256_prefix", "does not match"),
+    (with_(tag="Bad-Tag"), "tag", "lower-case"),
+])
+def test_invalid_entries_name_file_entry_and_field(entry, field, words):
+    with pytest.raises(ManifestError) as info:
+        parse(GOOD, entry) if entry.get("tag") != GOOD["tag"] else parse(entry)
+    message = str(info.value)
+    assert message.startswith("fam.toml: entry ")
+    assert f"field '{field}'" in message and words in message, message
+    assert "\n" not in message
+
+
+def test_duplicate_tags_are_an_error_naming_both_entries():
+    with pytest.raises(ManifestError, match=r"entry 1 \(tinynet.demo\): duplicate tag 'demo', already defined by entry 0"):
+        parse(GOOD, dict(GOOD))
+
+
+def test_prefix_only_entry_has_weaker_hash_strength():
+    (spec,) = parse(with_(sha256=None, sha256_prefix="abababab"))
+    assert spec.hash_strength == "prefix-8" and spec.expected_digest == "abababab"
+
+
+def test_invalid_toml_and_top_level_are_reported(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[[weights]\nmodel = ")
+    with pytest.raises(ManifestError, match=r"broken.toml: invalid TOML"):
+        load_manifest(path)
+    with pytest.raises(ManifestError, match="unknown top-level"):
+        parse_manifest(tomllib.loads("[model]\nname='x'"), origin="x.toml")
+
+
+def test_cache_file_name_comes_from_source_and_never_escapes():
+    (spec,) = parse(GOOD)
+    assert default_filename(spec) == "tiny-abcd1234.pth"
+    (hf,) = parse(with_(sources=["hf://org/repo/sub/model.safetensors@abc123"]))
+    assert default_filename(hf) == "model.safetensors"
