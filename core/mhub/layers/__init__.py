@@ -1,1 +1,24 @@
 """Layer primitives (Metalhead's ``Layers``), one concern per file."""
+
+from .classifier import create_classifier
+from .conv_norm import basic_conv_bn, conv_norm, make_norm
+from .divisible import make_divisible
+from .drop import DropBlock, StochasticDepth, stochastic_depth
+from .padding import (
+    Conv2dSame,
+    MaxPool2dSame,
+    create_conv2d,
+    is_static_same,
+    pad_same,
+    same_padding,
+    symmetric_padding,
+)
+from .pool import AdaptiveCatMeanMaxPool, AdaptiveMeanMaxPool, create_pool
+from .squeeze_excite import EffectiveSqueezeExcite, SqueezeExcite, efficient_squeeze_excite, squeeze_excite
+
+__all__ = sorted([
+    "AdaptiveCatMeanMaxPool", "AdaptiveMeanMaxPool", "Conv2dSame", "DropBlock", "EffectiveSqueezeExcite",
+    "MaxPool2dSame", "SqueezeExcite", "StochasticDepth", "basic_conv_bn", "conv_norm", "create_classifier",
+    "create_conv2d", "create_pool", "efficient_squeeze_excite", "is_static_same", "make_divisible", "make_norm",
+    "pad_same", "same_padding", "squeeze_excite", "stochastic_depth", "symmetric_padding",
+])
