@@ -33,11 +33,15 @@ FAMILIES = {
                    "res2next*"],
         "rename": {},
         "converters": {"torchvision": "torchvision.resnet", "timm": "timm.resnet"},
-        "converter_overrides": {},
+        "converter_overrides": {"legacy_se*": "timm.legacy_senet"},  # timm senet.py (Cadene) layout
     },
     "mobilenet": {
         "models": ["mobilenet*", "tf_mobilenetv3*", "mnasnet*", "semnasnet*"],
-        "rename": {},
+        # timm's mnasnet_100 is torchvision's mnasnet1_0 (same layers and constants); timm's mobilenetv1_100 is
+        # our mobilenet_v1 (it has no hashed file upstream, so it is listed as left out)
+        # torchvision's mnasnet0_5 file is a version-1 MNASNet (fixed 32-16 stem), our mnasnet0_5_v1stem.
+        "rename": {"mnasnet_100": "mnasnet1_0", "mobilenetv1_100": "mobilenet_v1",
+                   "mnasnet0_5": "mnasnet0_5_v1stem"},
         "converters": {"torchvision": "torchvision.mobilenet", "timm": "timm.mobilenet"},
         "converter_overrides": {},
     },

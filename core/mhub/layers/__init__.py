@@ -4,6 +4,7 @@ from .classifier import create_classifier
 from .conv_norm import basic_conv_bn, conv_norm, make_norm
 from .divisible import make_divisible
 from .drop import DropBlock, StochasticDepth, stochastic_depth
+from .mbconv import InvertedResidual, dwsep_conv, fused_mbconv, mbconv
 from .padding import (
     Conv2dSame,
     MaxPool2dSame,
@@ -17,6 +18,7 @@ from .pool import AdaptiveCatMeanMaxPool, AdaptiveMeanMaxPool, create_pool
 from .squeeze_excite import EffectiveSqueezeExcite, SqueezeExcite, efficient_squeeze_excite, squeeze_excite
 
 __all__ = sorted([
+    "InvertedResidual", "dwsep_conv", "fused_mbconv", "mbconv",
     "AdaptiveCatMeanMaxPool", "AdaptiveMeanMaxPool", "Conv2dSame", "DropBlock", "EffectiveSqueezeExcite",
     "MaxPool2dSame", "SqueezeExcite", "StochasticDepth", "basic_conv_bn", "conv_norm", "create_classifier",
     "create_conv2d", "create_pool", "efficient_squeeze_excite", "is_static_same", "make_divisible", "make_norm",

@@ -1,0 +1,43 @@
+"""create_classifier and the global pools."""
+
+import pytest
+import torch
+from torch import nn
+
+from mhub.layers import AdaptiveMeanMaxPool, create_classifier
+
+
+def _modules(head):
+    return [type(m) for m in head.children()]
+
+
+def test_dropout_none_and_zero_are_distinct():
+    assert nn.Dropout not in _modules(create_classifier(8, 3))
+    head = create_classifier(8, 3, dropout=0.0)
+    assert list(dict(head.named_children())) == ["pool", "flatten", "dropout", "fc"]
+    assert head.dropout.p == 0.0
+
+
+def test_hidden_layer():
+    head = create_classifier(8, 3, hidden=16, dropout=0.5, act_layer=nn.GELU)
+    assert list(dict(head.named_children())) == ["pool", "flatten", "hidden", "act", "dropout", "fc"]
+    assert head.hidden.in_features == 8 and head.fc.in_features == 16
+    assert head(torch.randn(2, 8, 3, 3)).shape == (2, 3)
+
+
+def test_forward_is_pool_then_linear():
+    torch.manual_seed(0)
+    head = create_classifier(8, 3).eval()
+    x = torch.randn(2, 8, 4, 4)
+    torch.testing.assert_close(head(x), x.mean((2, 3)) @ head.fc.weight.T + head.fc.bias)
+
+
+def test_pools():
+    x = torch.randn(2, 4, 5, 5)
+    expected = 0.5 * (x.mean((2, 3)) + x.amax((2, 3)))
+    torch.testing.assert_close(AdaptiveMeanMaxPool()(x).flatten(1), expected)
+    head = create_classifier(4, 2, pool="catavgmax")
+    assert head.fc.in_features == 8
+    assert create_classifier(4, 0)(x).shape == (2, 4)  # num_classes 0: pooled features
+    with pytest.raises(ValueError, match="pool"):
+        create_classifier(4, 2, pool="median")
