@@ -1,0 +1,50 @@
+"""The built wheel carries the core, every first-party plugin, the toolchain and the registry manifests."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(out), str(REPO)], check=True, capture_output=True)
+    (path,) = out.glob("mhub-*.whl")
+    return path
+
+
+def test_wheel_contains_all_packages_and_manifests(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    for package in ("mhub", "mhub/cli", "mhub/hub", "mhub/layers", "mhub_resnet", "mhub_mobilenet", "mhub_tools",
+                    "mhub_registry"):
+        assert f"{package}/__init__.py" in names, package
+    assert "mhub/data/imagenet-1k-classes.txt" in names
+    manifests = {n for n in names if n.startswith("mhub_registry/") and n.endswith(".toml")}
+    assert manifests == {f"mhub_registry/{p.name}" for p in (REPO / "registry").glob("*.toml")}
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[mhub]" in text and "mhub_resnet.plugin" in text and "mhub_tools.plugin" in text
+
+
+def test_installed_wheel_lists_the_same_as_the_checkout(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    probe = ("import json, mhub; print(json.dumps([mhub.__file__, mhub.list_models(), "
+             "mhub.list_models(pretrained=True)]))")
+    from_wheel = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                                           check=True).stdout)
+    from_checkout = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                              check=True).stdout)
+    assert from_wheel[0].startswith(str(target))
+    assert from_checkout[0].startswith(str(REPO / "core"))
+    assert from_wheel[1:] == from_checkout[1:]
+    assert len(from_wheel[2]) > 0
