@@ -1,0 +1,124 @@
+"""`mhub manifest`: the [[weights]] entry and its reference outputs, usable through MHUB_REGISTRY."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import toy_models
+import torch
+from safetensors.torch import load_file
+
+import mhub
+from mhub import ConversionError, ManifestError
+from mhub._manifest import load_manifest
+from mhub_tools.manifest import write_entry
+from mhub_tools.reference import InputSpec, load_reference, reference_input
+from tools_cli import invoke
+
+
+@pytest.fixture
+def toy(tmp_path):
+    toy_models.install()
+    upstream = toy_models.trained_upstream_state(num_classes=10)
+    torch.save(upstream, tmp_path / "up.pth")
+    invoke("convert", str(tmp_path / "up.pth"), "--model", "toynet", "-o", str(tmp_path / "toy.safetensors"))
+    yield tmp_path / "toy.safetensors", upstream
+    toy_models.uninstall()
+
+
+def manifest(weights, out, tag="mylab", *extra):
+    return invoke("manifest", f"toynet.{tag}", "--weights", str(weights), "--source",
+                  f"https://example.invalid/weights/toynet-{tag}.safetensors", "--license", "MIT",
+                  "--metric", "top1=12.5", "--metric", "top5=40", "--preprocess", "crop=48",
+                  "--preprocess", "resize=56", "-o", str(out), *extra)
+
+
+def test_entry_validates_and_describes_the_file(tmp_path, toy):
+    weights, _upstream = toy
+    result = manifest(weights, tmp_path / "reg")
+    assert "[[weights]]" in result.output
+    (spec,) = load_manifest(tmp_path / "reg" / "toy.toml")
+    data = weights.read_bytes()
+    assert spec.sha256 == hashlib.sha256(data).hexdigest() and spec.size == len(data)
+    assert spec.name == "toynet.mylab" and spec.format == "safetensors" and spec.license == "MIT"
+    assert spec.num_classes == 10 and dict(spec.metrics) == {"top1": 12.5, "top5": 40}
+    assert spec.preprocess["crop"] == 48 and spec.preprocess["resize"] == 56
+    assert spec.preprocess["mean"] == [0.485, 0.456, 0.406]
+    assert spec.sources == ("https://example.invalid/weights/toynet-mylab.safetensors",)
+    assert "from a file with sha256 " + hashlib.sha256((tmp_path / "up.pth").read_bytes()).hexdigest() \
+        in spec.description
+    assert spec.reference_path == tmp_path / "reg" / "references" / "toynet.mylab.safetensors"
+
+
+def test_reference_outputs_are_what_the_upstream_implementation_computes(tmp_path, toy):
+    weights, upstream_state = toy
+    manifest(weights, tmp_path / "reg")
+    ref = load_reference(tmp_path / "reg" / "references" / "toynet.mylab.safetensors")
+    assert ref.input == InputSpec(48, 3, 2) and ref.logits.shape == (2, 10)
+    upstream = toy_models.upstream_toy(10).eval()
+    upstream.load_state_dict(upstream_state)
+    with torch.no_grad():
+        expected = upstream(reference_input(ref.input))
+    assert torch.allclose(ref.logits, expected, atol=1e-5)
+    assert ref.metadata["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_the_directory_works_as_mhub_registry_and_validate_uses_its_reference(tmp_path, toy, monkeypatch):
+    weights, _ = toy
+    manifest(weights, tmp_path / "reg")
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path / "reg"))
+    mhub._registry.reset_registry()
+    spec = mhub.get_registry().weights_for("toynet.mylab")
+    assert spec.reference_path.is_file()
+    result = invoke("validate", "toynet.mylab", "--weights", str(weights))
+    assert "toynet.mylab.safetensors" in result.output and "validation passed" in result.output
+    bad = dict(load_file(weights))
+    bad["classifier.fc.bias"] = bad["classifier.fc.bias"] + 0.5
+    from safetensors.torch import save_file
+
+    save_file(bad, str(tmp_path / "bad.safetensors"))
+    assert invoke("validate", "toynet.mylab", "--weights", str(tmp_path / "bad.safetensors"),
+                  check=False).exit_code == 1
+
+
+def test_appends_to_an_existing_family_file_and_refuses_duplicates(tmp_path, toy):
+    weights, _ = toy
+    out = tmp_path / "reg"
+    manifest(weights, out, "first")
+    text = "# hand-written comment that must survive\n" + (out / "toy.toml").read_text()
+    (out / "toy.toml").write_text(text)
+    manifest(weights, out, "second", "--default")
+    specs = load_manifest(out / "toy.toml")
+    assert [s.tag for s in specs] == ["first", "second"] and specs[1].default
+    assert (out / "toy.toml").read_text().startswith(text.rstrip("\n"))
+    before = (out / "toy.toml").read_text()
+    duplicate = invoke("manifest", "toynet.second", "--weights", str(weights), "--source",
+                       "https://example.invalid/x.safetensors", "--license", "MIT", "-o", str(out), check=False)
+    assert duplicate.exit_code == 1 and "already has an entry for toynet.second" in duplicate.output
+    assert (out / "toy.toml").read_text() == before
+
+
+def test_bad_requests_are_clear_errors(tmp_path, toy):
+    weights, _ = toy
+    no_tag = invoke("manifest", "toynet", "--weights", str(weights), "--source", "https://example.invalid/a",
+                    "--license", "MIT", "-o", str(tmp_path / "reg"), check=False)
+    assert no_tag.exit_code == 1 and "give the weight set as NAME.TAG" in no_tag.output
+    bad_source = invoke("manifest", "toynet.x", "--weights", str(weights), "--source", "../escape",
+                        "--license", "MIT", "-o", str(tmp_path / "reg"), check=False)
+    assert bad_source.exit_code == 1 and "field 'sources'" in bad_source.output
+    assert not (tmp_path / "reg" / "toy.toml").exists()
+    bad_metric = invoke("manifest", "toynet.x", "--weights", str(weights), "--source", "https://example.invalid/a",
+                        "--license", "MIT", "--metric", "top1", "-o", str(tmp_path / "reg"), check=False)
+    assert bad_metric.exit_code == 1 and "expected KEY=VALUE" in bad_metric.output
+
+
+def test_weights_converted_for_another_model_or_a_bad_tag_are_refused(tmp_path, toy):
+    weights, _ = toy
+    with pytest.raises(ConversionError, match="was converted for 'toynet', not 'toychain'"):
+        write_entry("toychain.x", weights, sources=["https://example.invalid/a"], license="MIT",
+                    out_dir=tmp_path / "reg")
+    with pytest.raises(ManifestError, match="field 'tag'"):
+        write_entry("toynet.Bad", weights, sources=["https://example.invalid/a"], license="MIT",
+                    out_dir=tmp_path / "reg")
+    assert not (tmp_path / "reg").exists()

@@ -1,0 +1,181 @@
+"""Write the registry entry of a new weight set: a ``[[weights]]`` TOML table plus its reference-output file.
+
+The output directory is laid out like ``registry/``: entries go to ``<family>.toml`` (appended when the file
+exists, so hand-written comments survive) and reference outputs to ``references/<model>.<tag>.safetensors``.
+Such a directory works as an ``MHUB_REGISTRY`` entry as it is, or is copied into ``registry/`` for a pull
+request.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mhub
+from mhub import ConversionError, ManifestError
+
+DEFAULT_PREPROCESS: dict[str, Any] = {
+    "resize": 256, "crop": 224, "interpolation": "bilinear",
+    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+}
+
+
+@dataclass
+class Written:
+    """What :func:`write_entry` produced."""
+
+    manifest: Path
+    reference: Path
+    entry: dict[str, Any]
+    text: str
+
+
+def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, Any]:
+    """``["top1=76.1", "mean=0.5,0.5,0.5"]`` -> ``{"top1": 76.1, "mean": [0.5, 0.5, 0.5]}`` (ints stay ints)."""
+
+    def number(text: str) -> Any:
+        text = text.strip()
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConversionError(f"{what} '{pair}': expected KEY=VALUE")
+        values = [number(v) for v in value.split(",")]
+        out[key.strip()] = values if len(values) > 1 else values[0]
+    return out
+
+
+def weight_format(path: Path) -> str:
+    """Manifest ``format`` of a weight file, from its suffix."""
+    if path.suffix.lower() == ".safetensors":
+        return "safetensors"
+    if path.suffix.lower() in (".pth", ".pt", ".bin", ".ckpt"):
+        return "torch-pickle"
+    raise ConversionError(f"{path}: cannot tell the format from the suffix (.safetensors, .pth, .pt, .bin)")
+
+
+def file_metadata(path: Path) -> dict[str, str]:
+    """The provenance metadata ``mhub convert`` stored in a safetensors header (empty otherwise)."""
+    if path.suffix.lower() != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
+
+
+def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], license: str,
+                metrics: Mapping[str, float] | None = None, preprocess: Mapping[str, Any] | None = None,
+                converter: str | None = None, default: bool = False, description: str | None = None,
+                reference: str | None = None, reference_weights: str | Path | None = None,
+                out_dir: str | Path = ".", log: Callable[[str], None] = lambda _: None) -> Written:
+    """Hash the weights, compute their reference outputs and write the manifest entry.
+
+    Args:
+        name: ``arch.tag`` of the new weight set (the architecture must be registered).
+        weights: the file users will download (usually the output of ``mhub convert``).
+        sources: where it will be served, in order of preference.
+        license: licence identifier of the weights.
+        metrics: e.g. ``{"top1": 76.1, "top5": 92.9}``.
+        preprocess: overrides of :data:`DEFAULT_PREPROCESS`.
+        converter: key map that turns a ``torch-pickle`` file into our layout at pull time.
+        default: mark this tag as the architecture's default.
+        description: free text; defaults to the provenance ``mhub convert`` recorded.
+        reference: ``torchvision:NAME`` / ``timm:NAME`` to take reference outputs from that library instead of
+            from our model (see :mod:`mhub_tools.validate`).
+        reference_weights: upstream checkpoint for such a reference.
+        out_dir: a registry-like directory (created if needed).
+        log: receives progress lines.
+
+    Raises:
+        ManifestError: the entry would not validate, or the output manifest already holds ``name``.
+    """
+    import torch
+
+    from mhub._manifest import dump_manifest, load_manifest, parse_manifest
+    from mhub.hub.integrity import sha256_file
+
+    from .convert import apply_converter, infer_head, read_checkpoint
+    from .reference import InputSpec, reference_input, save_reference
+    from .validate import library_reference, load_model
+
+    arch_name, dot, tag = name.partition(".")
+    if not dot or not tag:
+        raise ManifestError(f"'{name}': give the weight set as NAME.TAG (e.g. resnet50.mylab_in1k)")
+    registry = mhub.get_registry()
+    arch = registry.arch(arch_name)
+    weights = Path(weights)
+    fmt = weight_format(weights)
+    digest, size = sha256_file(weights)
+    log(f"sha256 {digest}  size {size}  format {fmt}")
+
+    provenance = file_metadata(weights)
+    if provenance.get("model") and provenance["model"].partition(".")[0] != arch.name:
+        raise ConversionError(f"{weights} was converted for '{provenance['model']}', not '{arch.name}'")
+    state = read_checkpoint(weights)
+    if converter:
+        state = apply_converter(registry.converter(converter), state)
+    model = load_model(arch, state)
+    num_classes, in_chans = infer_head(arch, state)
+
+    pre = {**DEFAULT_PREPROCESS, **(preprocess or {})}
+    if description is None and provenance.get("source_sha256"):
+        description = (f"converted by mhub {provenance.get('mhub_version', '?')} with "
+                       f"{provenance.get('converter', '?')} from a file with sha256 {provenance['source_sha256']}")
+    out_dir = Path(out_dir)
+    reference_rel = f"references/{arch.name}.{tag}.safetensors"
+    entry: dict[str, Any] = {
+        "model": arch.name, "tag": tag, "sources": list(sources), "sha256": digest, "size": size, "format": fmt,
+        "license": license,
+    }
+    if converter:
+        entry["converter"] = converter
+    entry.update({"num_classes": num_classes, "reference": reference_rel})
+    if default:
+        entry["default"] = True
+    if description:
+        entry["description"] = description
+    entry.update({"metrics": dict(metrics or {}), "preprocess": pre})
+    text = dump_manifest([entry])
+    manifest_path = out_dir / f"{arch.family}.toml"
+    parse_manifest(tomllib.loads(text), origin=str(manifest_path))  # fail before writing
+
+    previous = manifest_path.read_text(encoding="utf-8") if manifest_path.exists() else None
+    if previous is not None and any(spec.name == f"{arch.name}.{tag}" for spec in load_manifest(manifest_path)):
+        raise ManifestError(f"{manifest_path} already has an entry for {arch.name}.{tag}")
+
+    spec = InputSpec(int(pre.get("crop", 224)), in_chans)
+    if reference:
+        ref = library_reference(reference, arch, state, spec, num_classes, reference_weights=reference_weights,
+                                log=log)
+        logits, producer = ref.logits, ref.metadata["producer"]
+    else:
+        with torch.no_grad():
+            logits = model(reference_input(spec))
+        producer = f"mhub {mhub.__version__} {arch.name} (cpu, fp32)"
+    reference_path = save_reference(out_dir / reference_rel, logits, spec, model=f"{arch.name}.{tag}",
+                                    producer=producer, weights_sha256=digest)
+    log(f"reference outputs ({producer}) -> {reference_path}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text((previous.rstrip("\n") + "\n\n" if previous else "") + text, encoding="utf-8")
+    try:
+        load_manifest(manifest_path)
+    except ManifestError:
+        if previous is None:
+            manifest_path.unlink()
+        else:
+            manifest_path.write_text(previous, encoding="utf-8")
+        reference_path.unlink(missing_ok=True)
+        raise
+    return Written(manifest_path, reference_path, entry, text)
