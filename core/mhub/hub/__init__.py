@@ -1,1 +1,45 @@
-"""The weights hub client: sources, verified cache, mirrors, offline mode and pretrained loading."""
+"""The weights hub client: sources, verified cache, mirrors, offline mode and pretrained loading.
+
+``mhub.pull(name)`` fetches a weight set into the cache (``MHUB_HOME``) once, however many processes ask,
+verifies its sha256 while the bytes arrive, converts it to safetensors in our layout when needed, and
+returns the path. ``mhub.create(name, pretrained=True)`` loads it (:mod:`mhub.hub.loading`).
+
+Environment:
+    ``MHUB_HOME``: cache root (default: the platform user cache directory + ``/mhub``).
+    ``MHUB_ENDPOINT``: a mirror serving ``<endpoint>/blobs/sha256/<hex>``, tried before the sources.
+    ``MHUB_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``: use the cache only; a missing file is an ``OfflineError``.
+    ``MHUB_RETRIES``, ``MHUB_BACKOFF``, ``MHUB_MAX_WAIT``, ``MHUB_TIMEOUT``: see :mod:`mhub.hub.download`.
+    ``HF_ENDPOINT``: where ``hf://`` sources go (read at each fetch).
+
+Source fetchers (the ``register_sources`` hook)
+-----------------------------------------------
+A plugin adds a URL scheme with ``register("s3", "mhub_s3.fetch:fetch")``. The fetcher is called as::
+
+    fetcher(url: str, *, offset: int, staging: pathlib.Path) -> Iterable[bytes] | os.PathLike
+
+- Return an iterable of byte chunks holding the file from byte ``offset`` on (``offset`` is non-zero
+  when a kept partial download is being resumed). The hub hashes the chunks as they arrive, writes them
+  to a temporary file under the blob's lock and renames it into place only once verified: a fetcher never
+  writes into the cache itself.
+- Or download with your own client into ``staging`` (an empty folder on the cache's filesystem, kept
+  across interrupted runs for your own resume state) and return the complete file's path; the hub hashes
+  it and moves it into place (a path outside ``staging`` is copied instead).
+- Raise :class:`TransientError` (optionally with ``retry_after`` seconds) for failures worth retrying:
+  the hub retries with exponential backoff and jitter, resuming at the bytes it already holds.
+- Raise :class:`ResumeUnsupported` when you cannot start at ``offset``: the hub starts over from 0.
+- Raise :class:`mhub.NetworkError` for final failures (not found, forbidden): the hub moves on to the
+  next source. The message should name the URL.
+
+Built in: ``http``/``https`` (requests: streaming, ``Range`` resume, redirects, retry on connection
+errors, timeouts, 429 and 5xx honouring ``Retry-After``, no retry on other 4xx), ``file`` and ``hf``
+(``hf://org/repo/path@revision`` through ``huggingface_hub.hf_hub_download``).
+"""
+
+from .cache import Cache, NoSpaceError, home
+from .client import Pulled, fetch, offline_reason, pull
+from .sources import ResumeUnsupported, Source, TransientError
+
+__all__ = sorted([
+    "Cache", "NoSpaceError", "Pulled", "ResumeUnsupported", "Source", "TransientError", "fetch", "home",
+    "offline_reason", "pull",
+])

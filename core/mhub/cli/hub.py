@@ -1,0 +1,147 @@
+"""``mhub pull``, ``mhub cache ls|rm|verify|prune`` and ``mhub mirror``.
+
+Imports only click and mhub's torch-free modules at import time (``mhub --help`` loads this module);
+the hub client is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ._output import emit_json, human_size, progress_enabled
+
+
+@click.command("pull")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--endpoint", metavar="URL", help="Mirror serving <URL>/blobs/sha256/<hex> (default $MHUB_ENDPOINT).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of paths.")
+def pull_command(names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
+    """Fetch, verify and cache weights (NAME or NAME.TAG); print the local path of each."""
+    from ..hub import fetch
+
+    progress = progress_enabled(quiet or as_json)
+    records = []
+    for name in names:
+        pulled = fetch(name, endpoint=endpoint, progress=progress)
+        if as_json:
+            records.append(pulled.to_dict())
+        else:
+            click.echo(str(pulled.path))
+    if as_json:
+        emit_json(records)
+
+
+@click.group("cache")
+def cache_command() -> None:
+    """Inspect and maintain the local weights cache ($MHUB_HOME)."""
+
+
+@cache_command.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_ls(as_json: bool) -> None:
+    """List cached weight sets with their size, digest and path."""
+    from ..hub import Cache
+
+    cache = Cache.current()
+    entries = cache.entries()
+    if as_json:
+        emit_json({"root": str(cache.root), "entries": entries})
+        return
+    click.echo(f"cache {cache.root}")
+    for entry in entries:
+        state = "" if entry["present"] else "  (blob missing)"
+        click.echo(f"{entry['name']:40s} {human_size(entry.get('size')):>10s}  sha256 {entry['sha256'][:16]}  "
+                   f"{entry['hash']}{state}")
+        click.echo(f"  {entry['path']}")
+        for conv in entry["conversions"]:
+            click.echo(f"  converted {conv['converter']}@v{conv['version']}: {human_size(conv['size'])}, "
+                       f"sha256 {conv['sha256'][:16]}")
+
+
+@cache_command.command("rm")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_rm(name: str, as_json: bool) -> None:
+    """Remove NAME (model.tag, or model for all its tags) and the blobs nothing else uses."""
+    from .._errors import MhubError
+    from ..hub import Cache
+
+    result = Cache.current().remove(name)
+    if not result["removed"]:
+        raise MhubError(f"'{name}' is not in the cache (see `mhub cache ls`)")
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"removed {', '.join(result['removed'])}; freed {human_size(result['freed'])}")
+
+
+@cache_command.command("verify")
+@click.option("--delete", is_flag=True, help="Delete corrupt blobs so the next pull fetches them again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_verify(delete: bool, as_json: bool) -> None:
+    """Re-hash every cached blob; exit 1 if any no longer matches its sha256."""
+    from ..hub import Cache
+
+    report = Cache.current().verify(delete=delete)
+    if as_json:
+        emit_json(report)
+    else:
+        for bad in report["corrupt"]:
+            names = ", ".join(bad["names"]) or "no name"
+            action = " (deleted)" if delete else ""
+            click.echo(f"CORRUPT {bad['blob']} ({names}): content hashes to {bad['actual']}{action}")
+        for gone in report["missing"]:
+            click.echo(f"MISSING {gone['name']}: blob {gone['blob']} is gone")
+        click.echo(f"checked {report['checked']} blobs ({human_size(report['bytes'])}): "
+                   f"{len(report['corrupt'])} corrupt, {len(report['missing'])} missing")
+    if report["corrupt"] or report["missing"]:
+        raise SystemExit(1)
+
+
+@cache_command.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_prune(dry_run: bool, as_json: bool) -> None:
+    """Delete unreferenced blobs, stale conversions, leftover partial downloads and temp files."""
+    from .._registry import get_registry
+    from ..hub import Cache
+    from ..hub.convert import IDENTITY
+
+    converters = get_registry().converters
+
+    def keep(name: str, version: int) -> bool:  # only the installed converter's current version
+        return name == IDENTITY or (name in converters and converters[name].version == version)
+
+    result = Cache.current().prune(dry_run=dry_run, keep_conversion=keep)
+    if as_json:
+        emit_json(result)
+        return
+    for path in result["removed"]:
+        click.echo(("would remove " if dry_run else "removed ") + path)
+    click.echo(f"{'would free' if dry_run else 'freed'} {human_size(result['freed'])}")
+
+
+@click.command("mirror")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("names", nargs=-1)
+@click.option("--endpoint", metavar="URL", help="Mirror to pull missing files from (default $MHUB_ENDPOINT).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def mirror_command(directory: str, names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
+    """Write a mirror tree into DIRECTORY for NAMES (default: everything cached).
+
+    \b
+    Serve it with any static HTTP server and point clients at it:
+      mhub mirror /srv/mhub resnet50 && python -m http.server -d /srv/mhub 8000
+      MHUB_ENDPOINT=http://host:8000 mhub pull resnet50
+    """
+    from ..hub.mirror import write_mirror
+
+    records = write_mirror(directory, names, endpoint=endpoint, progress=progress_enabled(quiet or as_json))
+    if as_json:
+        emit_json(records)
+        return
+    for record in records:
+        click.echo(f"{record['name']:40s} {human_size(record['size']):>10s}  blobs/sha256/{record['sha256']}")
+    click.echo(f"{len(records)} file(s) in {directory}")

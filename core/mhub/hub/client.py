@@ -1,0 +1,196 @@
+"""``pull``: resolve a weight set, fetch and verify it into the cache once, convert it when needed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._errors import MhubError, OfflineError
+from .._manifest import default_filename
+from .._specs import WeightSpec
+from .cache import Cache, is_no_space, no_space
+from .download import Expected, download
+
+OFFLINE_VARS = ("MHUB_OFFLINE", "HF_HUB_OFFLINE")
+TRUTHY = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """Where a pulled weight set lives.
+
+    Attributes:
+        name: ``model.tag``.
+        path: the file to load: safetensors in our layout (the converted file when a conversion applies).
+        source_path: the file as the source serves it (a name in the cache pointing at its blob).
+        sha256: full digest of the source file (recorded locally for prefix-only entries).
+        size: its size in bytes.
+        url: the URL it was downloaded from in this call, or None when it was already cached.
+        converted: ``"converter@vN"`` when ``path`` is a conversion, else None.
+    """
+
+    name: str
+    path: Path
+    source_path: Path
+    sha256: str
+    size: int
+    url: str | None = None
+    converted: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "source_path": str(self.source_path),
+                "sha256": self.sha256, "size": self.size, "downloaded_from": self.url,
+                "converted": self.converted}
+
+
+def offline_reason() -> str | None:
+    """``"MHUB_OFFLINE=1"`` (or the HF variable) when offline mode is on, else None."""
+    for var in OFFLINE_VARS:
+        value = os.environ.get(var, "")
+        if value.strip().lower() in TRUTHY:
+            return f"{var}={value}"
+    return None
+
+
+def resolve_spec(name: str | WeightSpec) -> WeightSpec:
+    """A weight spec from ``arch[.tag]`` (the default tag for a bare architecture) or a spec itself."""
+    if isinstance(name, WeightSpec):
+        return name
+    from .._registry import get_registry
+
+    return get_registry().weights_for(name)
+
+
+def pull(name: str | WeightSpec, *, endpoint: str | None = None, progress: bool | None = None) -> Path:
+    """Make a weight set available locally and return the path of the file to load.
+
+    Fetches from the mirror (``endpoint`` or ``MHUB_ENDPOINT``) first, then the manifest's sources, verifies
+    the sha256 while the bytes arrive, and converts pickled or foreign-layout checkpoints to safetensors in
+    our layout (cached, keyed by source digest and converter version). Safe to call from many processes.
+
+    Args:
+        name: ``arch`` or ``arch.tag``, or a :class:`~mhub._specs.WeightSpec`.
+        endpoint: mirror base URL serving ``<endpoint>/blobs/sha256/<hex>``.
+        progress: show progress bars; default only when stderr is a terminal.
+
+    Returns:
+        Path of a safetensors file (for a safetensors entry without a converter, the downloaded file).
+
+    Raises:
+        OfflineError: offline mode is on and the file is not cached.
+        IntegrityError, NetworkError: no source served the right bytes.
+        ConversionError: the checkpoint could not be read or converted.
+        NoSpaceError: the disk holding ``MHUB_HOME`` is full.
+    """
+    return fetch(name, endpoint=endpoint, progress=progress).path
+
+
+def fetch(name: str | WeightSpec, *, endpoint: str | None = None, progress: bool | None = None,
+          convert: bool = True) -> Pulled:
+    """Like :func:`pull` but returns the full :class:`Pulled` record; ``convert=False`` skips conversion."""
+    spec = resolve_spec(name)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    cache = Cache.current()
+    digest, size, url = ensure_source(cache, spec, endpoint=endpoint, progress=progress)
+    source_path = cache.name_path(spec.name, default_filename(spec))
+    if not convert or not needs_conversion(spec):
+        return Pulled(spec.name, source_path, source_path, digest, size, url)
+    from .convert import ensure_converted
+
+    path, label = ensure_converted(cache, spec, digest)
+    return Pulled(spec.name, path, source_path, digest, size, url, label)
+
+
+def needs_conversion(spec: WeightSpec) -> bool:
+    """Pickles are always converted to safetensors; safetensors only when a converter is named."""
+    return spec.format != "safetensors" or spec.converter is not None
+
+
+def ensure_source(cache: Cache, spec: WeightSpec, *, endpoint: str | None = None,
+                  progress: bool = False) -> tuple[str, int, str | None]:
+    """Have the source file of ``spec`` as a verified blob with its name; return ``(sha256, size, url)``."""
+    hit = _cached(cache, spec)
+    if hit:
+        return (*hit, None)
+    reason = offline_reason()
+    if reason:
+        wanted = spec.sha256 or f"a digest starting {spec.sha256_prefix}"
+        raise OfflineError(f"offline mode ({reason}): {spec.name} is not in the cache {cache.root} "
+                           f"(sha256 {wanted}); pull it where the network is reachable, or set MHUB_HOME "
+                           "to a cache that has it")
+    expected = Expected(spec.sha256, spec.sha256_prefix, spec.size)
+    waiting = f"mhub: waiting for another process fetching {spec.name}" if progress else None
+    with cache.locked(expected.key, waiting):
+        hit = _cached(cache, spec)  # another process may have finished while we waited
+        if hit:
+            return (*hit, None)
+        fetched = download(cache, candidates(spec, endpoint), key=expected.key, label=spec.name,
+                           progress=progress)
+        _record(cache, spec, fetched.sha256, fetched.size, fetched.url)
+    return fetched.sha256, fetched.size, fetched.url
+
+
+def candidates(spec: WeightSpec, endpoint: str | None = None) -> list[tuple[str, Expected]]:
+    """URLs to try, in order, each with what its bytes must be: the mirror first, then the sources.
+
+    For a prefix-only entry the mirror's name index (``<endpoint>/names/<model.tag>.json``, written by
+    ``mhub mirror``) supplies the full digest; it must extend the upstream prefix, and the mirror's blob is
+    then checked against it in full.
+    """
+    expected = Expected(spec.sha256, spec.sha256_prefix, spec.size)
+    out: list[tuple[str, Expected]] = []
+    endpoint = (endpoint or os.environ.get("MHUB_ENDPOINT") or "").rstrip("/")
+    if endpoint:
+        from .mirror import blob_url, mirror_digest
+
+        digest = spec.sha256 or mirror_digest(endpoint, spec)
+        if digest:
+            out.append((blob_url(endpoint, digest), Expected(digest, None, spec.size)))
+    out += [(source, expected) for source in spec.sources]
+    return out
+
+
+def _cached(cache: Cache, spec: WeightSpec) -> tuple[str, int] | None:
+    ref = cache.read_ref(spec.name)
+    if ref and _matches(ref.get("sha256", ""), spec) and cache.has_blob(ref["sha256"], ref.get("size")) \
+            and (spec.size is None or ref.get("size") == spec.size):
+        if not cache.name_path(spec.name, default_filename(spec)).exists():
+            _link(cache, spec, ref["sha256"])
+        return ref["sha256"], ref["size"]
+    if spec.sha256 and cache.has_blob(spec.sha256, spec.size):  # content-addressed: another name fetched it
+        size = cache.blob_path(spec.sha256).stat().st_size
+        _record(cache, spec, spec.sha256, size, None)
+        return spec.sha256, size
+    return None
+
+
+def _matches(digest: str, spec: WeightSpec) -> bool:
+    if spec.sha256:
+        return digest == spec.sha256
+    return bool(digest) and digest.startswith(spec.sha256_prefix or "")
+
+
+def _record(cache: Cache, spec: WeightSpec, digest: str, size: int, url: str | None) -> None:
+    """Write the name's ref (full digest included, also for prefix-only entries) and its link."""
+    ref = {"name": spec.name, "sha256": digest, "size": size, "filename": default_filename(spec),
+           "format": spec.format, "hash": spec.hash_strength, "converter": spec.converter}
+    if url:
+        ref["url"] = url
+    previous = cache.read_ref(spec.name)
+    if previous and previous.get("url") and not url:
+        ref["url"] = previous["url"]
+    cache.write_ref(spec.name, ref)
+    _link(cache, spec, digest)
+
+
+def _link(cache: Cache, spec: WeightSpec, digest: str) -> None:
+    try:
+        cache.link_name(spec.name, default_filename(spec), digest)
+    except OSError as error:
+        if is_no_space(error):
+            raise no_space(cache.name_path(spec.name, default_filename(spec)), error) from error
+        raise MhubError(f"cannot create {cache.name_path(spec.name, default_filename(spec))}: {error}") from error
