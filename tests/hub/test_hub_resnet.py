@@ -83,3 +83,17 @@ def test_num_classes_10_on_resnet18(served, torchvision_resnet18):
     feature_map = torch.nn.Sequential(*list(torchvision_resnet18.children())[:-2])(x)  # before avgpool, fc
     torch.testing.assert_close(mhub.backbone(model)(x), feature_map, atol=1e-5, rtol=1e-5)
     assert model(x).shape == (1, 10)
+
+
+def test_old_checkpoint_without_num_batches_tracked_loads(resnet_plugin, torchvision_resnet18, server, tmp_path,
+                                                         monkeypatch):
+    """Checkpoints saved before PyTorch 0.4.1 have no ``num_batches_tracked``; BatchNorm defaults it to 0."""
+    state = {k: v.clone() for k, v in torchvision_resnet18.state_dict().items() if "num_batches_tracked" not in k}
+    pth = pickle_bytes(state, tmp_path)
+    write_registry(tmp_path / "registry", monkeypatch,
+                   entry("old", [server.add("/resnet18-old.pth", pth)], pth, model="resnet18", format="torch-pickle",
+                         converter="torchvision.resnet"))
+    model = mhub.create("resnet18.old", pretrained=True).eval()
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(model(x), torchvision_resnet18(x), atol=1e-5, rtol=1e-5)
+    assert int(model.backbone.stem[0].norm.num_batches_tracked) == 0

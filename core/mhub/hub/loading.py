@@ -92,6 +92,9 @@ def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, n
         raise ConversionError(f"{label}: in_chans={in_chans} needs the first convolution adapted, but "
                               f"'{arch.name}' declares no first_conv prefix")
 
+    for key in expected.keys() - state.keys():
+        if key.endswith(".num_batches_tracked"):  # absent from pre-2018 checkpoints; BatchNorm's own default
+            state[key] = torch.zeros((), dtype=torch.long)
     _check_keys(label, state, expected, head_keys)
     for key, tensor in state.items():
         want = expected[key]
