@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import mhub
-from mhub import _registry, plugins
+from mhub import _registry
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+UPSTREAM_WEIGHTS = REPO / "data" / "upstream-weights.json"  # upstream facts, see data/README.md
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import torch
 
 from mhub_resnet import configs
 
-UPSTREAM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "upstream-weights.json"
+UPSTREAM = Path(__file__).resolve().parents[2] / "data" / "upstream-weights.json"
 
 
 def upstream_facts() -> list[dict]:

@@ -8,17 +8,16 @@ randomised too, so epsilon, order and padding mistakes show).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from conftest import UPSTREAM_WEIGHTS
 from mhub_mobilenet import configs
 from mhub_mobilenet.convert import LayoutMismatch, efficientnet_pytorch_layout, timm_layout, torchvision_layout
 from mhub_mobilenet.model import irnet
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
 torchvision = pytest.importorskip("torchvision")
 timm = pytest.importorskip("timm")
 
@@ -34,7 +33,7 @@ TIMM_NUMERIC = [name for name in TIMM_ONLY if configs.ARCHS[name][-1] < 15_000_0
 
 
 def published_torchvision_params() -> dict[str, int]:
-    data = json.loads((SHARED / "data" / "upstream-weights.json").read_text())
+    data = json.loads(UPSTREAM_WEIGHTS.read_text())
     return {item["model"]: item["num_params"] for item in data if item["source"] == "torchvision"}
 
 
