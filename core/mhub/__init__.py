@@ -11,6 +11,7 @@ from ._errors import (
     ManifestError,
     MhubError,
     NetworkError,
+    NoSpaceError,
     NoWeightsError,
     OfflineError,
     PluginError,
@@ -41,6 +42,6 @@ def __getattr__(name: str):
 
 __all__ = sorted([
     "BackboneClassifier", "ConversionError", "IntegrityError", "ManifestError", "MhubError", "NetworkError",
-    "NoWeightsError", "OfflineError", "PluginError", "UnknownModelError", "__version__", "backbone",
+    "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError", "UnknownModelError", "__version__", "backbone",
     "classifier", "create", "get_registry", "hookimpl", "layers", "list_models", "pull",
 ])

@@ -39,5 +39,9 @@ class OfflineError(NetworkError):
     """Offline mode is on and what was asked for is not in the cache."""
 
 
+class NoSpaceError(MhubError):
+    """The disk holding the cache filled up; nothing half-written was left under a final name."""
+
+
 class ConversionError(MhubError):
     """A checkpoint could not be converted or loaded into an mhub model."""

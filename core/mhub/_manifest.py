@@ -7,6 +7,9 @@ cache or manifest directory.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import tomllib
 from collections.abc import Iterable
@@ -45,12 +48,40 @@ def load_manifest(path: str | Path, *, plugin: str = "") -> list[WeightSpec]:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = _read_toml(path)
     except (OSError, UnicodeDecodeError) as error:
         raise ManifestError(f"{path}: cannot read manifest: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{path}: invalid TOML: {error}") from error
     return parse_manifest(data, origin=str(path), plugin=plugin)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file through a JSON copy under ``MHUB_HOME/index`` keyed by path, size and mtime.
+
+    ``tomllib`` is pure Python and the first-party manifests take about 20 ms to parse, a fifth of
+    ``mhub list``; reading the JSON copy takes under 1 ms. The copy is validated like the TOML would be.
+    """
+    from .hub.cache import home
+
+    stat = path.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    copy = home() / "index" / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".json")
+    try:
+        record = json.loads(copy.read_text(encoding="utf-8"))
+        if record["stamp"] == stamp and record["path"] == str(path.resolve()):
+            return record["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no copy yet, or a stale or damaged one: parse the TOML
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        partial = copy.with_name(f"{copy.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"path": str(path.resolve()), "stamp": stamp, "data": data}), encoding="utf-8")
+        os.replace(partial, copy)
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only cache or a value JSON cannot hold (TOML dates): simply no copy
+    return data
 
 
 def parse_manifest(data: dict[str, Any], *, origin: str, plugin: str = "") -> list[WeightSpec]:

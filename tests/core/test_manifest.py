@@ -1,5 +1,6 @@
 """Manifest validation: every malformed entry is an error naming file, entry and field."""
 
+import json
 import tomllib
 
 import pytest
@@ -89,3 +90,24 @@ def test_cache_file_name_comes_from_source_and_never_escapes():
     assert default_filename(spec) == "tiny-abcd1234.pth"
     (hf,) = parse(with_(sources=["hf://org/repo/sub/model.safetensors@abc123"]))
     assert default_filename(hf) == "model.safetensors"
+
+
+def test_parsed_copy_is_reused_and_follows_edits(tmp_path, isolated_home):
+    path = tmp_path / "fam.toml"
+    path.write_text(dump_manifest([GOOD]))
+    assert load_manifest(path)[0].license == "MIT"
+    (copy,) = (isolated_home / "index").glob("*.json")
+    assert "tinynet" in copy.read_text()
+    path.write_text(dump_manifest([{**GOOD, "license": "Apache-2.0 "}]))  # new size and mtime
+    assert load_manifest(path)[0].license == "Apache-2.0 "
+    copy.write_text("{not json")  # a damaged copy is ignored and rewritten
+    assert load_manifest(path)[0].license == "Apache-2.0 "
+    assert json.loads(copy.read_text())["data"]["weights"][0]["license"] == "Apache-2.0 "
+
+
+def test_invalid_toml_is_never_cached_as_valid(tmp_path, isolated_home):
+    path = tmp_path / "fam.toml"
+    path.write_text(dump_manifest([{**GOOD, "format": "onnx"}]))
+    for _ in range(2):  # the second read comes from the copy and is validated the same way
+        with pytest.raises(ManifestError, match="unknown format 'onnx'"):
+            load_manifest(path)

@@ -28,14 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import MhubError
+from .._errors import NoSpaceError
 from .integrity import sha256_file
 
 STALE_TMP_SECONDS = 3600  # `prune` leaves younger unlocked temporary files alone (a write may be running)
-
-
-class NoSpaceError(MhubError):
-    """The disk holding the cache is full; nothing half-written was left under a final name."""
 
 
 def home() -> Path:
