@@ -18,7 +18,8 @@ from safetensors.torch import load_file, save_file
 
 import mhub
 from mhub import ConversionError
-from mhub_tools.convert import convert_state, read_checkpoint, unwrap
+from mhub.hub.convert import read_checkpoint, unwrap_state_dict as unwrap
+from mhub_tools.convert import convert_state
 from tools_cli import invoke
 
 

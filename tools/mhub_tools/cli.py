@@ -36,9 +36,10 @@ def convert_command(src: Path, name: str, source: str | None, output: Path, num_
     forward order and shape, prints the mapping, and refuses ambiguity. The output carries metadata: model,
     source sha256, converter and mhub version.
     """
+    from mhub.hub.convert import read_checkpoint
     from mhub.hub.integrity import sha256_file
 
-    from .convert import convert_state, read_checkpoint, save_converted
+    from .convert import convert_state, save_converted
 
     arch = get_registry().arch(name)  # an unknown name fails before the (possibly long) read
     if output.suffix != ".safetensors":

@@ -1,8 +1,9 @@
 """Turn an upstream checkpoint into an mhub safetensors file: a registered key map, else a structural matcher.
 
-Reading: ``.safetensors`` directly; ``.pth`` / ``.pt`` / ``.bin`` / ``.ckpt`` only through
-``torch.load(weights_only=True)``, which refuses any pickle that would construct something other than
-tensors and plain containers (so a malicious checkpoint is refused before any of its code runs).
+Reading is the hub's :func:`mhub.hub.convert.read_checkpoint`: ``.safetensors`` directly; ``.pth`` /
+``.pt`` / ``.bin`` / ``.ckpt`` only through ``torch.load(weights_only=True)``, which refuses any pickle that
+would construct something other than tensors and plain containers (a malicious checkpoint is refused
+before any of its code runs).
 
 Key maps: family plugins register converters named ``"<source>.<family>"`` (``torchvision.resnet``,
 ``timm.resnet``, ...). A map *fits* when its output has exactly the model's keys and shapes.
@@ -22,7 +23,6 @@ with its own model's data flow, as torchvision and timm state dicts do.
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,87 +31,7 @@ from typing import Any
 
 from mhub import ConversionError, MhubError
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 SOURCES = ("torchvision", "timm")
-
-
-# -- reading -------------------------------------------------------------------------------------------------
-def read_checkpoint(path: str | Path) -> "OrderedDict[str, Any]":
-    """Load a checkpoint's tensors without running any code it contains.
-
-    Args:
-        path: ``.safetensors``, or a torch pickle (``.pth``, ``.pt``, ``.bin``, ``.ckpt``).
-
-    Returns:
-        Key -> tensor, in file order, with common containers unwrapped (see :func:`unwrap`).
-
-    Raises:
-        ConversionError: unknown suffix, unreadable file, or a pickle that ``weights_only`` refuses.
-    """
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise ConversionError(f"{path}: no such file")
-    if suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                return OrderedDict((key, handle.get_tensor(key)) for key in handle.keys())
-        except (SafetensorError, OSError) as error:
-            raise ConversionError(f"{path}: not a readable safetensors file: {error}") from error
-    if suffix not in PICKLE_SUFFIXES:
-        raise ConversionError(f"{path}: unknown checkpoint type {suffix!r}; expected .safetensors or "
-                              + ", ".join(PICKLE_SUFFIXES))
-    try:
-        with warnings.catch_warnings():
-            # torch warns about pickle protocols it may not parse; a refusal below says what matters.
-            warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        # The message of weights_only's refusal spans many lines; its first names the offending global.
-        first = next((line.strip() for line in str(error).splitlines() if "Unsupported" in line), "")
-        reason = first or str(error).strip().splitlines()[0]
-        raise ConversionError(f"{path}: refused: not a plain tensor checkpoint (torch.load weights_only=True "
-                              f"rejected it: {reason})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise ConversionError(f"{path}: cannot read checkpoint: {str(error).strip().splitlines()[0]}") from None
-    return unwrap(obj, origin=str(path))
-
-
-def unwrap(obj: Any, *, origin: str = "checkpoint") -> "OrderedDict[str, Any]":
-    """Return the state dict inside common training containers.
-
-    Follows ``state_dict`` / ``model`` / ``model_state_dict`` / ``module`` keys while the mapping holds no
-    tensors itself, drops non-tensor entries (epoch counters, optimiser settings), and strips the
-    ``module.`` prefix that ``DataParallel`` adds to every key.
-
-    Raises:
-        ConversionError: no tensors found.
-    """
-    import torch
-
-    seen = 0
-    while isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()) and seen < 4:
-        inner = next((obj[k] for k in CONTAINER_KEYS if isinstance(obj.get(k), Mapping)), None)
-        if inner is None:
-            break
-        obj, seen = inner, seen + 1
-    if isinstance(obj, torch.nn.Module):  # unreachable with weights_only, kept for in-process callers
-        obj = obj.state_dict()
-    if not isinstance(obj, Mapping):
-        raise ConversionError(f"{origin}: holds a {type(obj).__name__}, not a state dict")
-    tensors = OrderedDict((str(k), v) for k, v in obj.items() if isinstance(v, torch.Tensor))
-    if not tensors:
-        raise ConversionError(f"{origin}: no tensors found (keys: {', '.join(map(str, list(obj)[:8]))})")
-    if all(k.startswith("module.") for k in tensors):
-        tensors = OrderedDict((k[len("module."):], v) for k, v in tensors.items())
-    return tensors
 
 
 # -- the target model ----------------------------------------------------------------------------------------

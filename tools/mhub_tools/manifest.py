@@ -103,9 +103,10 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     import torch
 
     from mhub._manifest import dump_manifest, load_manifest, parse_manifest
+    from mhub.hub.convert import read_checkpoint
     from mhub.hub.integrity import sha256_file
 
-    from .convert import apply_converter, infer_head, read_checkpoint
+    from .convert import apply_converter, infer_head
     from .reference import InputSpec, reference_input, save_reference
     from .validate import library_reference, load_model
 

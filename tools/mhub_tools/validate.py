@@ -266,7 +266,7 @@ def library_reference(spec: str, arch, ours: Mapping[str, Any], input_spec: Inpu
     """Logits of a torchvision/timm model on the reference input (CPU, fp32). See the module docstring."""
     import torch
 
-    from .convert import read_checkpoint
+    from mhub.hub.convert import read_checkpoint
 
     library, _, name = spec.partition(":")
     if not name:
@@ -346,8 +346,9 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     import torch
 
     from mhub import get_registry
+    from mhub.hub.convert import read_checkpoint
 
-    from .convert import infer_head, read_checkpoint
+    from .convert import infer_head
 
     registry = get_registry()
     arch = registry.arch(name)

@@ -8,6 +8,8 @@ loading can memory-map them. Results are blobs like any other, indexed by
 
 from __future__ import annotations
 
+import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -69,48 +71,106 @@ def _link(cache: Cache, name: str, filename: str, digest: str) -> Path:
     return path
 
 
-def read_checkpoint(path: str | Path, fmt: str):
-    """Read a state dict: safetensors, or a pickle through ``torch.load(weights_only=True)`` only.
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 
-    Common wrappers (``{"state_dict": ...}``, ``{"model": ...}``) are unwrapped.
+
+def checkpoint_format(path: str | Path) -> str:
+    """``"safetensors"`` or ``"torch-pickle"`` from a file name's suffix.
 
     Raises:
-        ConversionError: the file is not a loadable checkpoint (or needs unsafe unpickling).
+        ConversionError: any other suffix.
     """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".safetensors":
+        return "safetensors"
+    if suffix in PICKLE_SUFFIXES:
+        return "torch-pickle"
+    raise ConversionError(f"{path}: unknown checkpoint type {suffix!r}; expected .safetensors or "
+                          + ", ".join(PICKLE_SUFFIXES))
+
+
+def read_checkpoint(path: str | Path, fmt: str | None = None) -> "OrderedDict[str, Any]":
+    """Read a state dict without running any code the file contains.
+
+    Safetensors files are memory-mapped; pickles go through ``torch.load(weights_only=True)`` only
+    (memory-mapped where the zip format allows), which refuses anything but tensors and plain containers.
+
+    Args:
+        path: the checkpoint.
+        fmt: ``"safetensors"`` or ``"torch-pickle"``; by default from the suffix (:func:`checkpoint_format`).
+
+    Returns:
+        Key -> tensor in file order, with training containers unwrapped (see :func:`unwrap_state_dict`).
+
+    Raises:
+        ConversionError: missing or unreadable file, or a pickle that ``weights_only`` refuses.
+    """
+    import pickle
+
     import torch
 
+    path = Path(path)
+    fmt = fmt or checkpoint_format(path)
+    if not path.is_file():
+        raise ConversionError(f"{path}: no such file")
     if fmt == "safetensors":
-        from safetensors.torch import load_file
+        from safetensors import SafetensorError, safe_open
 
         try:
-            return load_file(str(path))
-        except Exception as error:
+            with safe_open(str(path), framework="pt", device="cpu") as handle:
+                return OrderedDict((key, handle.get_tensor(key)) for key in handle.keys())
+        except (SafetensorError, OSError) as error:
             raise ConversionError(f"{path}: not a readable safetensors file: {error}") from error
     try:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
-    except Exception as error:
-        raise ConversionError(f"{path}: cannot be read with torch.load(weights_only=True) "
-                              f"(pickles are never fully unpickled): {str(error).splitlines()[0]}") from error
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols it may not parse; a refusal below says what matters.
+            warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as error:
+                if "mmap" not in str(error):
+                    raise
+                state = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+    except pickle.UnpicklingError as error:
+        # weights_only's refusal spans many lines; the one naming the offending global is what matters.
+        first = next((line.strip() for line in str(error).splitlines() if "Unsupported" in line), "")
+        reason = first or str(error).strip().splitlines()[0]
+        raise ConversionError(f"{path}: refused: not a plain tensor checkpoint (torch.load weights_only=True "
+                              f"rejected it: {reason})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise ConversionError(f"{path}: cannot read checkpoint: {str(error).strip().splitlines()[0]}") from None
     return unwrap_state_dict(state, path)
 
 
-def unwrap_state_dict(state: Any, what: Any = "checkpoint") -> dict:
-    """The ``{name: tensor}`` mapping inside a checkpoint (top level, or under state_dict/model)."""
+def unwrap_state_dict(state: Any, what: Any = "checkpoint") -> "OrderedDict[str, Any]":
+    """The ``{name: tensor}`` mapping inside a checkpoint.
+
+    Follows ``state_dict`` / ``model`` / ``model_state_dict`` / ``module`` keys while the mapping holds no
+    tensors itself, drops non-tensor entries (epoch counters, optimiser settings), and strips the
+    ``module.`` prefix that ``DataParallel`` adds to every key.
+
+    Raises:
+        ConversionError: no tensors found.
+    """
     import torch
 
-    if isinstance(state, Mapping) and not all(isinstance(v, torch.Tensor) for v in state.values()):
-        for key in ("state_dict", "model", "model_state_dict"):
-            inner = state.get(key)
-            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
-                return dict(inner)
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConversionError(f"{what}: expected a mapping of names to tensors, got {type(state).__name__}")
-    return dict(state)
+    depth = 0
+    while isinstance(state, Mapping) and not any(isinstance(v, torch.Tensor) for v in state.values()) and depth < 4:
+        inner = next((state[k] for k in CONTAINER_KEYS if isinstance(state.get(k), Mapping)), None)
+        if inner is None:
+            break
+        state, depth = inner, depth + 1
+    if isinstance(state, torch.nn.Module):  # not reachable from weights_only loads; in-process callers
+        state = state.state_dict()
+    if not isinstance(state, Mapping):
+        raise ConversionError(f"{what}: holds a {type(state).__name__}, not a state dict")
+    tensors = OrderedDict((str(k), v) for k, v in state.items() if isinstance(v, torch.Tensor))
+    if not tensors:
+        raise ConversionError(f"{what}: no tensors found (keys: {', '.join(map(str, list(state)[:8]))})")
+    if all(k.startswith("module.") for k in tensors):
+        tensors = OrderedDict((k[len("module."):], v) for k, v in tensors.items())
+    return tensors
 
 
 def convert_file(source: Path, target: Path, *, fmt: str, converter=None, what: str = "",
