@@ -186,3 +186,22 @@ def test_wrapped_checkpoints_and_half_precision_load(server, tmp_path, monkeypat
     assert model.backbone.stem.weight.dtype == torch.float32
     x = torch.randn(1, 3, 16, 16)
     torch.testing.assert_close(model(x), reference(x), atol=2e-2, rtol=2e-2)
+
+
+def test_saved_safetensors_are_byte_for_byte_reproducible(tmp_path):
+    """Equal tensors and metadata give equal files (safetensors alone orders metadata at random)."""
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    from mhub.hub.convert import save_safetensors
+
+    state = {"b.weight": torch.arange(6.0).reshape(2, 3), "a.bias": torch.ones(3)}
+    metadata = {k: f"value-{k}" for k in ("model", "converter", "source_sha256", "mhub_version", "format", "x")}
+    digests = set()
+    for i in range(6):
+        save_safetensors(state, tmp_path / f"{i}.safetensors", metadata=metadata)
+        digests.add(hashlib.sha256((tmp_path / f"{i}.safetensors").read_bytes()).hexdigest())
+    assert len(digests) == 1
+    loaded = load_file(tmp_path / "0.safetensors")
+    assert torch.equal(loaded["b.weight"], state["b.weight"]) and torch.equal(loaded["a.bias"], state["a.bias"])

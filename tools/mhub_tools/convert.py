@@ -323,15 +323,13 @@ def convert_state(arch, source_state: Mapping[str, Any], *, source: str | None =
 def save_converted(path: str | Path, match: Match, *, model: str, source_sha256: str) -> Path:
     """Write our state dict as safetensors with provenance metadata (model, source sha256, converter, version)."""
     import mhub
-    from safetensors.torch import save_file
+    from mhub.hub.convert import save_safetensors
 
-    # Converters may return views that share storage; safetensors wants each tensor on its own.
-    tensors = {k: v.detach().contiguous().clone() for k, v in match.state.items()}
     metadata = {"format": "pt", "model": model, "source_sha256": source_sha256, "converter": match.converter,
                 "mhub_version": mhub.__version__}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata=metadata)
+    tmp = path.with_name(path.name + ".partial")  # never a half-written file under the final name
+    save_safetensors(match.state, tmp, metadata=metadata)
     tmp.replace(path)
     return path

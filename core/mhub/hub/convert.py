@@ -203,3 +203,24 @@ def save_safetensors(state: Mapping[str, Any], path: Path, metadata: dict[str, s
         seen.add(storage)
         clean[key] = tensor
     save_file(clean, str(path), metadata=metadata)
+    _canonicalise_header(path)
+
+
+def _canonicalise_header(path: Path) -> None:
+    """Rewrite the JSON header with sorted keys, so equal tensors and metadata give equal bytes.
+
+    safetensors serialises ``__metadata__`` from a hash map whose order changes from run to run, which
+    would give the same conversion a different sha256 each time. The sorted header has the same length
+    (same content, same compact separators), so the tensor offsets are unchanged.
+    """
+    import json
+    import struct
+
+    with open(path, "r+b") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(canonical) > length:  # cannot happen for a header safetensors wrote; leave the file as it is
+            return
+        handle.seek(8)
+        handle.write(canonical.ljust(length, b" "))  # the format allows trailing spaces in the header
