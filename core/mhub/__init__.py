@@ -1,6 +1,7 @@
 """mhub: a pretrained-weights hub and model registry for PyTorch vision models.
 
-Importing :mod:`mhub` does not import torch; the torch-side names below load on first use.
+Importing :mod:`mhub` is cheap: it imports neither torch nor the plugins; the names in ``_LAZY`` load
+their modules on first use.
 """
 
 from importlib import import_module as _import_module
@@ -17,14 +18,15 @@ from ._errors import (
     PluginError,
     UnknownModelError,
 )
-from ._factory import create, list_models
-from ._registry import get_registry
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 # name -> module that defines it; imported lazily (these modules import torch or requests).
 _LAZY = {
+    "create": "._factory",
+    "list_models": "._factory",
+    "get_registry": "._registry",
     "BackboneClassifier": "._model",
     "backbone": "._model",
     "classifier": "._model",
