@@ -34,10 +34,11 @@ def create(name: str, pretrained: bool = False, num_classes: int | None = None, 
         UnknownModelError: no such model (close matches are suggested).
         NoWeightsError: ``pretrained=True`` for an architecture without weights.
     """
-    arch, weights = get_registry().resolve(name)
+    registry = get_registry()
+    arch, weights = registry.resolve(name)
     if pretrained:
         if weights is None:
-            raise NoWeightsError(f"'{arch.name}' has no pretrained weights registered")
+            raise NoWeightsError(registry.no_weights_message(arch.name))
         from .hub.loading import load_pretrained
 
         return load_pretrained(arch, weights, num_classes=num_classes, in_chans=in_chans, **kwargs)

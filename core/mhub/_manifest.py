@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from ._errors import ManifestError
 from ._specs import WeightSpec
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_]*")  # used with fullmatch
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PREFIX_RE = re.compile(r"^[0-9a-f]{8,63}$")
 SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://")
@@ -126,7 +126,7 @@ def _parse_entry(entry: dict[str, Any], *, origin: str, index: int, plugin: str)
         return value
 
     for field in ("model", "tag"):
-        if not NAME_RE.match(typed(field, str)):
+        if not NAME_RE.fullmatch(typed(field, str)):
             raise fail(field, "must be lower-case letters, digits and '_'")
 
     sources = typed("sources", list)
@@ -215,8 +215,8 @@ def relative_path_problem(value: str, *, allow_dirs: bool = False) -> str | None
     if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
         return "absolute paths are not allowed"
     parts = re.split(r"[\\/]", value)
-    if any(part in ("..", "") for part in parts):
-        return "'..' or empty path segments would escape the directory"
+    if any(part in ("..", ".", "") for part in parts):
+        return "'.', '..' or empty path segments would escape the directory"
     if not allow_dirs and len(parts) > 1:
         return "must be a plain file name without '/'"
     return None

@@ -59,7 +59,7 @@ class Registry:
         try:
             return self.archs[arch_name]
         except KeyError:
-            raise UnknownModelError(_unknown("model", arch_name, self.archs)) from None
+            raise UnknownModelError(unknown_name_message("model", arch_name, self.archs)) from None
 
     def resolve(self, name: str) -> tuple[ArchSpec, WeightSpec | None]:
         """Split ``arch[.tag]`` into its architecture and weight set (the default when no tag is given).
@@ -75,16 +75,23 @@ class Registry:
         if name not in self.weights:
             tags = [w.name for w in self.tags(arch.name)]
             if not tags:
-                raise NoWeightsError(f"'{arch.name}' has no pretrained weights registered (asked for '{name}')")
-            raise UnknownModelError(_unknown("weight set", name, tags))
+                raise NoWeightsError(f"{self.no_weights_message(arch.name)} (asked for '{name}')")
+            raise UnknownModelError(unknown_name_message("weight set", name, tags))
         return arch, self.weights[name]
 
     def weights_for(self, name: str) -> WeightSpec:
         """The weight set ``arch[.tag]`` names; an error when the architecture has none."""
         arch, spec = self.resolve(name)
         if spec is None:
-            raise NoWeightsError(f"'{arch.name}' has no pretrained weights registered")
+            raise NoWeightsError(self.no_weights_message(arch.name))
         return spec
+
+    def no_weights_message(self, arch: str) -> str:
+        """Says ``arch`` has no weights, naming variants that do (``mnasnet0_5`` -> ``mnasnet0_5_v1stem``)."""
+        variants = sorted(w.name for w in self.weights.values()
+                          if w.model.startswith(arch + "_") and w.default)
+        hint = f"; weights exist for the variant(s) {', '.join(variants)}" if variants else ""
+        return f"'{arch}' has no pretrained weights registered{hint}"
 
     def list_models(self, patterns: Iterable[str] = (), *, pretrained: bool = False,
                     family: str | None = None) -> list[str]:
@@ -103,7 +110,7 @@ class Registry:
         try:
             return self.converters[name]
         except KeyError:
-            raise UnknownModelError(_unknown("converter", name, self.converters)) from None
+            raise UnknownModelError(unknown_name_message("converter", name, self.converters)) from None
 
     # -- building --------------------------------------------------------------------------------
     def _add(self, table: dict, name: str, value: Any, kind: str, plugin: str) -> None:
@@ -122,7 +129,7 @@ class Registry:
 
     def add_model(self, plugin: str, name: str, builder: Any, *, family: str, **meta: Any) -> None:
         unknown = set(meta) - ARCH_FIELDS
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise PluginError(f"invalid architecture name {name!r}")
         if unknown:
             raise PluginError(f"model '{name}': unknown field(s) {sorted(unknown)}")
@@ -182,7 +189,7 @@ def _report(plugin: str, problem: str) -> None:
         plugins.warn(f"MHUB_REGISTRY: {problem}")
 
 
-def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
+def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} '{name}'{hint}"

@@ -59,3 +59,16 @@ def test_list_json_matches_python_api():
     assert json.loads(run_cli("list", "--json").stdout) == mhub.list_models()
     assert json.loads(run_cli("list", "resnext*", "--pretrained", "--json").stdout) == \
         mhub.list_models("resnext*", pretrained=True)
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["frob"], 2, "No such command 'frob'"),
+    (["list", "--bogus"], 2, "No such option"),
+    (["list", "--family", "resnt"], 1, "unknown family 'resnt'; did you mean 'resnet'?"),
+    (["pull", "mnasnet0_5"], 1, "weights exist for the variant(s) mnasnet0_5_v1stem.tv_in1k"),
+])
+def test_every_error_is_one_line(args, status, words):
+    result = run_cli(*args, check=False)
+    assert result.returncode == status
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ") and words in result.stderr, \
+        result.stderr

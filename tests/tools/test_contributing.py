@@ -15,7 +15,6 @@ import pytest
 import torch
 from conftest import REPO
 
-import mhub
 
 SECTION = "## Contributing weights, step by step"
 
@@ -44,13 +43,6 @@ def test_the_section_has_the_four_commands_in_order():
 
 @pytest.mark.slow
 def test_contributor_steps_run_literally_through_to_pull(tmp_path):
-    registry = mhub.get_registry()
-    if "resnet18" not in registry.archs or "torchvision.resnet" not in registry.converters:
-        pytest.skip("needs the ResNet plugin (mhub_resnet: resnet18 and converter 'torchvision.resnet')")
-    try:
-        from mhub.hub import fetch  # noqa: F401  (the hub client: `mhub pull`, MHUB_ENDPOINT)
-    except ImportError:
-        pytest.skip("needs the hub client (mhub.hub.fetch behind `mhub pull`)")
     import torchvision
 
     # The contributor's checkpoint: a torchvision-layout resnet18 state dict with trained-looking BN stats.

@@ -122,3 +122,25 @@ def test_weights_converted_for_another_model_or_a_bad_tag_are_refused(tmp_path, 
         write_entry("toynet.Bad", weights, sources=["https://example.invalid/a"], license="MIT",
                     out_dir=tmp_path / "reg")
     assert not (tmp_path / "reg").exists()
+
+
+def test_registry_check_finds_missing_stale_and_orphaned_references(tmp_path, toy):
+    from mhub_tools.manifest import registry_problems
+
+    weights, _ = toy
+    registry = tmp_path / "reg"
+    manifest(weights, registry)
+    assert registry_problems(registry) == []
+    (reference,) = (registry / "references").iterdir()
+    stale = registry / "references" / "spare.safetensors"
+    reference.rename(stale)  # the entry's file is gone, and the renamed copy belongs to nobody
+    problems = registry_problems(registry)
+    assert any("toynet.mylab: reference file" in p and "does not exist" in p for p in problems), problems
+    assert any("references/spare.safetensors: no entry names" in p for p in problems), problems
+    stale.rename(reference)
+    from safetensors.torch import save_file
+
+    save_file({"logits": torch.zeros(2, 10)}, str(reference), metadata={"input": "another-input"})
+    assert any("made for input 'another-input'" in p for p in registry_problems(registry))
+    (registry / "broken.toml").write_text("[[weights]]\nmodel = 1\n")
+    assert any("broken.toml: entry 0" in p for p in registry_problems(registry))

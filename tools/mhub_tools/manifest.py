@@ -16,6 +16,8 @@ from typing import Any
 
 import mhub
 from mhub import ConversionError, ManifestError
+from mhub._manifest import load_manifest
+from mhub.hub.convert import checkpoint_format
 
 DEFAULT_PREPROCESS: dict[str, Any] = {
     "resize": 256, "crop": 224, "interpolation": "bilinear",
@@ -55,13 +57,42 @@ def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, Any]:
     return out
 
 
-def weight_format(path: Path) -> str:
-    """Manifest ``format`` of a weight file, from its suffix."""
-    if path.suffix.lower() == ".safetensors":
-        return "safetensors"
-    if path.suffix.lower() in (".pth", ".pt", ".bin", ".ckpt"):
-        return "torch-pickle"
-    raise ConversionError(f"{path}: cannot tell the format from the suffix (.safetensors, .pth, .pt, .bin)")
+def registry_problems(directory: str | Path) -> list[str]:
+    """What a reviewer must fix in a registry directory: invalid manifests, missing or stale reference files
+    (made for another reference input or class count), and reference files no entry names.
+
+    Returns:
+        One line per problem; empty when the directory is ready (``registry/`` must always be).
+    """
+    from .reference import load_reference
+
+    directory = Path(directory)
+    problems, named = [], set()
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            specs = load_manifest(path)
+        except ManifestError as error:
+            problems.append(str(error))
+            continue
+        for spec in (s for s in specs if s.reference):
+            reference = spec.reference_path
+            named.add(reference.resolve())
+            if not reference.is_file():
+                problems.append(f"{path.name}: {spec.name}: reference file '{spec.reference}' does not exist")
+                continue
+            try:
+                logits = load_reference(reference).logits
+            except ConversionError as error:
+                problems.append(f"{path.name}: {spec.name}: {error}")
+                continue
+            if logits.shape[1] != spec.num_classes:
+                problems.append(f"{path.name}: {spec.name}: reference has {logits.shape[1]} classes, "
+                                f"the entry {spec.num_classes}")
+    references = directory / "references"
+    for orphan in sorted(references.glob("*") if references.is_dir() else []):
+        if orphan.resolve() not in named:
+            problems.append(f"references/{orphan.name}: no entry names this reference file")
+    return problems
 
 
 def file_metadata(path: Path) -> dict[str, str]:
@@ -102,7 +133,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     """
     import torch
 
-    from mhub._manifest import dump_manifest, load_manifest, parse_manifest
+    from mhub._manifest import dump_manifest, parse_manifest
     from mhub.hub.convert import read_checkpoint
     from mhub.hub.integrity import sha256_file
 
@@ -116,7 +147,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     registry = mhub.get_registry()
     arch = registry.arch(arch_name)
     weights = Path(weights)
-    fmt = weight_format(weights)
+    fmt = checkpoint_format(weights)
     digest, size = sha256_file(weights)
     log(f"sha256 {digest}  size {size}  format {fmt}")
 

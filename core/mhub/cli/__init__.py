@@ -60,7 +60,19 @@ def cli() -> None:
 
 
 def main(args: list[str] | None = None, prog_name: str | None = "mhub") -> None:
-    """Entry point of the ``mhub`` script and ``python -m mhub``."""
+    """Entry point of the ``mhub`` script and ``python -m mhub``.
+
+    Every error, usage errors included, is one line on stderr: ``Error: ...``; exit status 1 for a failed
+    command, 2 for a malformed command line (click's convention).
+    """
     warnings.showwarning = _one_line_warning
     plugins.call_each("register_commands", lambda plugin: cli)
-    cli.main(args=args, prog_name=prog_name)
+    try:
+        result = cli.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.ClickException as error:
+        print(f"Error: {error.format_message()}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except click.Abort:
+        print("Aborted.", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .._registry import get_registry
+from .._errors import UnknownModelError
+from .._registry import get_registry, unknown_name_message
 from ..plugins import plugin_infos
 from ._output import emit_json, human_size
 
@@ -17,6 +18,9 @@ from ._output import emit_json, human_size
 def list_command(patterns: tuple[str, ...], pretrained: bool, family: str | None, as_json: bool) -> None:
     """List registered architectures, or weight sets with --pretrained. PATTERNS are globs ('resnext*')."""
     registry = get_registry()
+    families = {arch.family for arch in registry.archs.values()}
+    if family is not None and family not in families:
+        raise UnknownModelError(unknown_name_message("family", family, families))
     names = registry.list_models(patterns, pretrained=pretrained, family=family)
     if as_json:
         emit_json(names)
