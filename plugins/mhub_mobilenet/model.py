@@ -61,7 +61,7 @@ BLOCKS: dict[str, Callable[..., nn.Module]] = {
 
 
 def register_block(name: str, factory: Callable[..., nn.Module]) -> None:
-    """Make ``name`` usable as the block of a config row (see ``docs/adding-a-block.md``).
+    """Make ``name`` usable as the block of a config row (see CONTRIBUTING.md, "Adding an inverted-residual family or block type").
 
     Args:
         name: the block name rows will use.

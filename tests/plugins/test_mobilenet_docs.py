@@ -1,4 +1,4 @@
-"""docs/adding-a-block.md: every Python block runs as written (in a fresh interpreter, so that registering a
+"""CONTRIBUTING.md, "Adding an inverted-residual family or block type": every Python block runs as written (in a fresh interpreter, so that registering a
 block there cannot leak into other tests) and builds what the text says."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "adding-a-block.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+DOC = Path(__file__).resolve().parents[2] / "CONTRIBUTING.md"
+SECTION = re.search(r"^## Adding an inverted-residual family or block type\n(.*?)(?=^## )",
+                    DOC.read_text(encoding="utf-8"), re.S | re.M).group(1)
+BLOCKS = re.findall(r"```python\n(.*?)```", SECTION, re.S)
 
 
 def test_the_document_has_both_examples():
