@@ -61,7 +61,9 @@ BLOCKS: dict[str, Callable[..., nn.Module]] = {
 
 
 def register_block(name: str, factory: Callable[..., nn.Module]) -> None:
-    """Make ``name`` usable as the block of a config row (see CONTRIBUTING.md, "Adding an inverted-residual family or block type").
+    """Make ``name`` usable as the block of a config row.
+
+    CONTRIBUTING.md ("Adding an inverted-residual family or block type") shows a worked example.
 
     Args:
         name: the block name rows will use.
