@@ -45,3 +45,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, t
     if check and result.returncode != 0:
         raise AssertionError(f"mhub {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def randomise_batchnorm(model, seed: int = 0):
+    """Give every BatchNorm trained-looking statistics and affine parameters, so eval-mode outputs depend on
+    every buffer (fresh upstream models have mean 0 / var 1, and some zero their last scales, which would
+    hide a mis-mapped tensor). Returns the model, in eval mode."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.2, 0.2, generator=generator)
+                module.running_var.uniform_(0.5, 1.5, generator=generator)
+                if module.affine:
+                    module.weight.uniform_(0.5, 1.5, generator=generator)
+                    module.bias.uniform_(-0.2, 0.2, generator=generator)
+    return model.eval()

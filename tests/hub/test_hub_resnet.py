@@ -11,7 +11,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import randomise_batchnorm, run_cli
 from hub_fixtures import entry, pickle_bytes, safetensors_bytes, write_registry
 from hub_fixtures import server_fixture  # noqa: F401 (fixtures)
 import mhub
@@ -31,13 +31,7 @@ def resnet_plugin():
 @pytest.fixture
 def torchvision_resnet18():
     torch.manual_seed(0)
-    model = torchvision.models.resnet18()
-    with torch.no_grad():  # non-trivial BN statistics, so eval mode really uses the loaded buffers
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-    return model.eval()
+    return randomise_batchnorm(torchvision.models.resnet18())
 
 
 @pytest.fixture

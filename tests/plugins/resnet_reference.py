@@ -28,18 +28,5 @@ def reference_model(name: str) -> tuple[torch.nn.Module, str]:
     return timm.create_model(name, pretrained=False), ("timm.resnet" if upstream == "timm" else "timm.legacy_senet")
 
 
-def randomise_norms(model: torch.nn.Module, seed: int = 0) -> None:
-    """Give every BatchNorm non-trivial statistics and affine parameters, so eval mode exercises them
-    (upstream inits zero some scales, which would hide a mis-mapped branch)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.2, 0.6, generator=g)
-                module.bias.uniform_(-0.2, 0.2, generator=g)
-                module.running_mean.uniform_(-0.2, 0.2, generator=g)
-                module.running_var.uniform_(0.5, 1.5, generator=g)
-
-
 def count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

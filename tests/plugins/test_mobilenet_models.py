@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import UPSTREAM_WEIGHTS
+from conftest import UPSTREAM_WEIGHTS, randomise_batchnorm
 from mhub_mobilenet import configs
 from mhub_mobilenet.convert import LayoutMismatch, efficientnet_pytorch_layout, timm_layout, torchvision_layout
 from mhub_mobilenet.model import irnet
@@ -46,15 +46,12 @@ def build(name: str, **kwargs) -> nn.Module:
 
 
 def randomise(model: nn.Module) -> nn.Module:
-    """Non-trivial BatchNorm statistics and a head that does not squash the logits towards zero."""
+    """Trained-looking BatchNorm statistics and a head that does not squash the logits towards zero."""
+    randomise_batchnorm(model)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
-                                          (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
-                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
-            elif isinstance(module, nn.Linear):
+            if isinstance(module, nn.Linear):
                 module.weight.normal_(0, 0.05, generator=generator)
     return model.eval()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from resnet_reference import count, randomise_norms, reference_model, upstream_facts
+from conftest import randomise_batchnorm
+from resnet_reference import count, reference_model, upstream_facts
 from torch import nn
 
 import mhub
@@ -48,7 +49,7 @@ def test_parameter_count_equals_timm(name):
 def test_converted_reference_weights_give_the_same_outputs(name):
     pytest.importorskip("timm")
     reference, converter_name = reference_model(name)
-    randomise_norms(reference)
+    randomise_batchnorm(reference)
     reference.eval()
     converter = mhub.get_registry().converter(converter_name)
     from mhub._lazy import import_string

@@ -8,7 +8,8 @@ import json
 import pytest
 import torch
 from conftest import run_cli
-from resnet_reference import randomise_norms, upstream_facts
+from conftest import randomise_batchnorm
+from resnet_reference import upstream_facts
 
 import mhub
 import mhub_registry
@@ -68,7 +69,7 @@ def test_mhub_list_shows_the_resnext_weights():
 
 def _serve_locally(tmp_path, monkeypatch, reference, model, tag, converter, *, default=False):
     """Save ``reference``'s state dict and register it as ``model.tag`` through an MHUB_REGISTRY manifest."""
-    randomise_norms(reference)
+    randomise_batchnorm(reference)
     checkpoint = tmp_path / f"{model}-{tag}.pth"
     torch.save(reference.state_dict(), checkpoint)
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()  # computed independently of mhub

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, randomise_batchnorm
 
 
 SECTION = "## Contributing weights, step by step"
@@ -47,12 +47,7 @@ def test_contributor_steps_run_literally_through_to_pull(tmp_path):
 
     # The contributor's checkpoint: a torchvision-layout resnet18 state dict with trained-looking BN stats.
     torch.manual_seed(0)
-    model = torchvision.models.resnet18()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
+    model = randomise_batchnorm(torchvision.models.resnet18())
     torch.save(model.state_dict(), tmp_path / "resnet18-mylab.pth")
 
     script = tmp_path / "steps.sh"

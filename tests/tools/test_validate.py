@@ -6,6 +6,7 @@ import re
 
 import pytest
 import toy_models
+from conftest import randomise_batchnorm
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -166,12 +167,7 @@ def resnet18_files(tmp_path):
     import torchvision
 
     torch.manual_seed(0)
-    model = torchvision.models.resnet18()
-    with torch.no_grad():  # BatchNorm statistics as a trained model would have them
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
+    model = randomise_batchnorm(torchvision.models.resnet18())
     torch.save(model.state_dict(), tmp_path / "resnet18.pth")
     invoke("convert", str(tmp_path / "resnet18.pth"), "--model", "resnet18", "--from", "torchvision",
            "-o", str(tmp_path / "resnet18.safetensors"))

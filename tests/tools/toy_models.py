@@ -122,15 +122,12 @@ def trained_upstream_state(num_classes: int = 10, seed: int = 0):
     import torch
 
     torch.manual_seed(seed)
-    model = upstream_toy(num_classes)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-                module.num_batches_tracked.fill_(7)
+    from conftest import randomise_batchnorm  # not at the top: subprocesses load this module as a plugin
+
+    model = randomise_batchnorm(upstream_toy(num_classes), seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.num_batches_tracked.fill_(7)  # integer buffers must travel through conversion too
     return model.state_dict()
 
 
