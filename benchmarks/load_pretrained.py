@@ -130,7 +130,8 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, side in sides.items():
                 results[name].append(side())
-        difference = (torch.load(tmp / "y_tv.pt", weights_only=True) - torch.load(tmp / "y_mhub.pt", weights_only=True)).abs().max().item()
+        outputs = [torch.load(tmp / f"y_{side}.pt", weights_only=True) for side in ("tv", "mhub")]
+        difference = (outputs[0] - outputs[1]).abs().max().item()
 
     def median(name: str, key: str, part: str | None = None) -> float:
         return statistics.median(r["parts"][part] if part else r[key] for r in results[name])
