@@ -58,6 +58,9 @@ def write_torch_zip(path, payload):
     torch.save({"conv1.weight": torch.zeros(1), "evil": payload}, path)
 
 
+# Deliberately UNSAFE loaders, the control of the test below: run in a child process, on files this test
+# just crafted, they show the payload really executes when unpickled without weights_only. mhub never
+# loads a pickle this way (the hub's reader passes weights_only=True).
 LOADERS = {
     write_plain_pickle: "import pickle, sys; pickle.load(open(sys.argv[1], 'rb'))",
     write_torch_zip: "import torch, sys; torch.load(sys.argv[1], weights_only=False)",
