@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU checks, one short run: the cuda-marked tests, then `mhub validate --device cpu --device cuda` of a
 # generated checkpoint (torchvision resnet50, random weights) against torchvision fed the original file.
-# Prints the figures (max abs error, cosine, top-5 agreement; CUDA with TF32 off and on).
+# Prints the figures (max abs error, cosine, top-5 agreement; CUDA with TF32 off and on), then the inference
+# benchmark on CUDA (bfloat16; eager, fused, fused + channels-last against timm).
 #
 # Usage: bash scripts/gpu_check.sh          (PYTHON=/path/to/python to use another interpreter)
 # Needs only a Python environment with mhub's dependencies (e.g. the .venv carried from a dev machine): the
@@ -41,3 +42,6 @@ PYEOF
 "$PY" -m mhub convert "$WORK/resnet50.pth" --model resnet50 --from torchvision -o "$WORK/resnet50.safetensors"
 "$PY" -m mhub validate resnet50 --weights "$WORK/resnet50.safetensors" --reference torchvision:resnet50 \
     --reference-weights "$WORK/resnet50.pth" --device cpu --device cuda
+
+echo "== inference benchmark on CUDA, bfloat16 (benchmarks/inference_cpu.py --device cuda)"
+"$PY" benchmarks/inference_cpu.py --device cuda --dtype bfloat16

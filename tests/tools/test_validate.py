@@ -113,6 +113,19 @@ def test_json_report(toy_files):
     assert data["runs"][0]["max_abs"] <= data["runs"][0]["allowed_abs"]
 
 
+def test_fused_model_validates_against_the_same_reference(toy_files, monkeypatch):
+    from mhub import inference
+
+    weights, ref = toy_files
+    folded = []
+    original = inference.fold_batchnorms
+    monkeypatch.setattr(inference, "fold_batchnorms", lambda model: folded.append(original(model)) or folded[-1])
+    result = invoke("validate", "toynet", "--weights", str(weights), "--reference", str(ref), "--fuse")
+    assert len(folded) == 1 and len(folded[0]) == 4  # stem, both block norms, shortcut
+    assert "fused: BatchNorms folded" in result.output and "validation passed" in result.output
+    assert figures(result.output)["cpu"][0] <= 1e-5
+
+
 def test_weights_in_the_wrong_layout_are_a_clear_error(tmp_path, toy_files):
     _weights, ref = toy_files
     save_file(toy_models.trained_upstream_state(10), str(tmp_path / "upstream.safetensors"))
@@ -190,6 +203,14 @@ def test_resnet18_against_torchvision_with_and_without_the_original_checkpoint(t
     bad = invoke("validate", "resnet18", "--weights", str(tmp_path / "bad.safetensors"), "--reference",
                  "torchvision:resnet18", "--reference-weights", str(original), "--input-size", "64", check=False)
     assert bad.exit_code == 1 and "FAIL" in bad.output
+
+
+def test_fused_resnet18_against_torchvision_fed_the_unfused_weights(tmp_path):
+    """The reference gets the weights under test mapped back: fusing must not have changed them."""
+    weights, _ = resnet18_files(tmp_path)
+    result = invoke("validate", "resnet18", "--weights", str(weights), "--reference", "torchvision:resnet18",
+                    "--input-size", "64", "--fuse")
+    assert "mapped back to torchvision's layout" in result.output and figures(result.output)["cpu"][0] <= 1e-4
 
 
 def test_mapping_back_inverts_the_key_map_exactly(toy):

@@ -90,10 +90,11 @@ def hash_command(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
               help="Preprocessing for --image (default: the weight set's, else the architecture's default "
                    "weight set's, else ImageNet's), e.g. interpolation=bicubic mean=0.5,0.5,0.5 (repeatable).")
+@click.option("--fuse", is_flag=True, help="Validate the fused model (BatchNorm folded, mhub.fuse) instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def validate_command(name: str, weights: Path, devices: tuple[str, ...], reference: str | None,
                      reference_weights: Path | None, images: tuple[str, ...], input_size: int | None,
-                     preprocess: tuple[str, ...], as_json: bool) -> None:
+                     preprocess: tuple[str, ...], fuse: bool, as_json: bool) -> None:
     """Compare the outputs of NAME with --weights against reference outputs on each device.
 
     Reports max abs error, cosine similarity and top-5 agreement per run and exits 1 when any run is
@@ -106,7 +107,7 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     report = validate(name, weights, devices=devices or ("cpu",), reference=reference,
                       reference_weights=reference_weights, images=images, size=input_size,
-                      preprocess=parse_pairs(preprocess, "--preprocess"), log=log)
+                      preprocess=parse_pairs(preprocess, "--preprocess"), fuse=fuse, log=log)
     if as_json:
         emit_json({"reference": report.reference, "passed": report.passed, "skipped": report.skipped,
                    "runs": [c.to_dict() for c in report.comparisons],

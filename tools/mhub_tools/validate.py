@@ -323,7 +323,7 @@ def run_on(model, device: str, x, *, tf32: bool | None = None):
 
 def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",), reference: str | None = None,
              reference_weights: str | Path | None = None, images: Sequence[str | Path] = (),
-             size: int | None = None, preprocess: Mapping[str, Any] | None = None,
+             size: int | None = None, preprocess: Mapping[str, Any] | None = None, fuse: bool = False,
              log: Callable[[str], None] = lambda _: None) -> Report:
     """Run the weights on each device and compare with the reference.
 
@@ -338,6 +338,7 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
         size: input size when no reference file fixes it (default: ``preprocess.crop`` or 224).
         preprocess: overrides of the preprocessing (for ``images`` and the input size), which otherwise
             comes from the named weight set, else the architecture's default weight set, else ImageNet's.
+        fuse: run the model with its BatchNorms folded (:func:`mhub.fuse`), under the same tolerances.
         log: receives progress lines.
 
     Returns:
@@ -357,6 +358,11 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     preprocess = {**(known.preprocess if known else {}), **(preprocess or {})}
     state = read_checkpoint(weights)
     model = load_model(arch, state)
+    if fuse:  # a copy: ``state`` still feeds a torchvision/timm reference below
+        from mhub.inference import fuse as fuse_model
+
+        model = fuse_model(model)
+        log("fused: BatchNorms folded into the layers before them (mhub.fuse)")
     num_classes, in_chans = infer_head(arch, state)
 
     report = Report()
