@@ -9,7 +9,7 @@ With ``--device cuda`` (``scripts/gpu_check.sh`` runs it with ``--dtype bfloat16
 timm; without a CUDA device that run prints a skip line and exits 0.
 
     python benchmarks/inference_cpu.py [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--rounds 10]
-                                       [--batch-size 8] [--compile] [--json]
+                                       [--batch-size 8] [--threads N] [--compile] [--json]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     args = parser.parse_args()
@@ -36,6 +37,8 @@ def main() -> None:
 
     from mhub.bench import benchmark
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("inference benchmark on cuda: skipped (no CUDA device: torch.cuda.is_available() is False)")
         return

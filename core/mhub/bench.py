@@ -1,10 +1,13 @@
 """Inference throughput of one architecture: eager, fused, fused + channels-last (+ compiled), and its peers.
 
-Every variant gets the same input batch; after a warm-up, the variants are timed in turn, round after round
-(interleaved, so a machine that slows down or speeds up during the run affects them alike). A round times
-enough consecutive calls of one variant to last at least ``min_round_s``; the figure of a variant is the
-median over rounds of the time per call. Peers are torchvision's or timm's model of the same architecture
+Every variant gets the same input batch; after a warm-up, the variants are timed in turn, round after round,
+in forward then reverse order (interleaved, so a machine that slows down or speeds up during the run affects
+them alike). A round times enough consecutive calls of one variant to last at least ``min_round_s``. A
+variant's throughput and latency are medians over rounds of the time per call; its speed-up is the median
+over rounds of the baseline's time over its own in the same round (paired, so load that changes between
+rounds cancels). Peers are torchvision's or timm's model of the same architecture
 with random weights (nothing is downloaded); :data:`TIMM_NAMES` maps our names to timm's where they differ.
+On CPU, subnormal floats are flushed to zero while timing, for every variant alike.
 """
 
 from __future__ import annotations
@@ -88,7 +91,9 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
 
     def speedup(self, label: str) -> float:
-        return self.timing(label).images_per_second / self.timing(self.baseline).images_per_second
+        """Median over rounds of the baseline's time over ``label``'s, both taken in the same round."""
+        pairs = zip(self.timing(self.baseline).seconds, self.timing(label).seconds)
+        return statistics.median(base / mine for base, mine in pairs)
 
     def timing(self, label: str) -> Timing:
         return next(t for t in self.timings if t.label == label)
@@ -103,10 +108,10 @@ class BenchReport:
         lines = [f"{self.model}: batch {self.batch_size}, {self.image_size}x{self.image_size}, {self.device}, "
                  f"{self.dtype}, {self.threads} threads, median of {self.rounds} interleaved rounds; "
                  f"{self.folded} BatchNorms folded (max |fused - eager| {self.fused_max_abs_diff:.2e})",
-                 f"{'variant':34s} {'img/s':>9s} {'latency ms':>11s} {'vs ' + self.baseline:>12s}"]
+                 f"{'variant':36s} {'img/s':>8s} {'latency ms':>11s} {'best ms':>9s}   speed-up vs {self.baseline}"]
         for timing in self.timings:
-            lines.append(f"{timing.label:34s} {timing.images_per_second:9.1f} {timing.latency_ms:11.2f} "
-                         f"{self.speedup(timing.label):11.2f}x")
+            lines.append(f"{timing.label:36s} {timing.images_per_second:8.1f} {timing.latency_ms:11.2f} "
+                         f"{1000 * min(timing.seconds):9.2f}   {self.speedup(timing.label):.2f}x")
         return "\n".join(lines + self.notes)
 
 
@@ -209,6 +214,8 @@ def benchmark(name: str, *, batch_size: int = 8, image_size: int = 224, device: 
     from ._registry import get_registry
 
     name = get_registry().arch(name).name  # an unknown name fails before anything is built
+    if warmup < 1 or rounds < 1:
+        raise BenchError("rounds and warmup must be at least 1")
     if dtype not in DTYPES:
         raise BenchError(f"unknown dtype '{dtype}'; expected one of {', '.join(DTYPES)}")
     target, cast = check_device(device), DTYPES[dtype]
@@ -236,27 +243,13 @@ def benchmark(name: str, *, batch_size: int = 8, image_size: int = 224, device: 
         models[COMPILED] = compile_model(models[COMPILED])
 
     variants = [_Variant(label, model, x_cl if "channels-last" in label else x) for label, model in models.items()]
-    with torch.inference_mode():
-        outputs = {}
-        for variant in variants:
-            log(f"warming up {variant.label}")
-            for _ in range(max(warmup, 1)):  # the last call's time sets how many calls a round makes
-                start = time.perf_counter()
-                outputs[variant.label] = variant.run(1, target)
-            variant.calls = max(1, math.ceil(min_round_s / max(time.perf_counter() - start, 1e-6)))
-        diff = (outputs["mhub fused"].float() - outputs["mhub eager"].float()).abs().max().item()
-        timings = {variant.label: Timing(variant.label, batch_size) for variant in variants}
-        for round_index in range(rounds):
-            log(f"round {round_index + 1}/{rounds}")
-            for variant in variants:
-                start = time.perf_counter()
-                variant.run(variant.calls, target)
-                timings[variant.label].seconds.append((time.perf_counter() - start) / variant.calls)
-
+    outputs, timings = _measure(variants, target, batch_size, rounds=rounds, warmup=warmup,
+                                min_round_s=min_round_s, log=log)
+    diff = (outputs["mhub fused"].float() - outputs["mhub eager"].float()).abs().max().item()
     baseline = f"{peers[0]} eager" if peers else "mhub eager"
     notes = [] if compare is not None or peers else [f"(neither torchvision nor timm has {name}: no peer timed)"]
     return BenchReport(name, batch_size, image_size, str(target), dtype, torch.get_num_threads(), rounds, folded,
-                       diff, list(timings.values()), baseline, notes)
+                       diff, timings, baseline, notes)
 
 
 @dataclass
@@ -278,3 +271,30 @@ class _Variant:
         except Exception as error:  # noqa: BLE001 -- say which variant failed, in one line
             raise BenchError(f"{self.label} failed: {_first_line(error)}") from error
         return out
+
+
+def _measure(variants: list[_Variant], device: torch.device, batch_size: int, *, rounds: int, warmup: int,
+             min_round_s: float, log: Callable[[str], None]) -> tuple[dict[str, torch.Tensor], list[Timing]]:
+    """Warm each variant up, then time them in turn, round after round; returns warm-up outputs and timings."""
+    # Random weights can drive activations into the subnormal range, which CPUs process many times slower
+    # (trained weights rarely do): flush subnormals to zero for every variant alike while timing.
+    flushing = device.type == "cpu" and torch.set_flush_denormal(True)
+    outputs, timings = {}, {variant.label: Timing(variant.label, batch_size) for variant in variants}
+    try:
+        with torch.inference_mode():
+            for variant in variants:
+                log(f"warming up {variant.label}")
+                for _ in range(warmup):  # the last call's time sets how many calls a round makes
+                    start = time.perf_counter()
+                    outputs[variant.label] = variant.run(1, device)
+                variant.calls = max(1, math.ceil(min_round_s / max(time.perf_counter() - start, 1e-6)))
+            for round_index in range(rounds):
+                log(f"round {round_index + 1}/{rounds}")
+                for variant in variants if round_index % 2 == 0 else variants[::-1]:  # cancels linear drift
+                    start = time.perf_counter()
+                    variant.run(variant.calls, device)
+                    timings[variant.label].seconds.append((time.perf_counter() - start) / variant.calls)
+    finally:
+        if flushing:
+            torch.set_flush_denormal(False)
+    return outputs, list(timings.values())

@@ -31,8 +31,9 @@ def bench_command(name: str, batch_size: int, image_size: int, device: str, dtyp
                   compile_: bool, rounds: int, warmup: int, as_json: bool) -> None:
     """Images per second and latency of NAME: eager, fused, fused + channels-last (and compiled), interleaved.
 
-    The model has random weights. Each variant runs the same batch; rounds alternate between variants and
-    the median time per call is reported, with the speed-up against the peer's eager model.
+    The models have random weights. Each variant runs the same batch; rounds alternate between variants and
+    the median time per call is reported, with the speed-up against the peer's eager model. On CPU,
+    subnormal floats are flushed to zero while timing, for every variant.
     """
     from ..bench import benchmark
 
