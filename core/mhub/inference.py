@@ -25,6 +25,7 @@ import torch
 from torch import fx, nn
 from torch.nn.utils import parametrize
 
+from ._errors import MhubError
 from .layers.padding import Conv2dSame
 
 # Layers whose forward is ``op(x, self.weight, self.bias)`` with ``op`` linear in both: exactly these classes
@@ -55,7 +56,12 @@ def fuse(model: nn.Module) -> nn.Module:
 
     Returns:
         A deep copy, in eval mode, computing the same function as ``model.eval()`` up to float rounding.
+
+    Raises:
+        MhubError: ``model`` is not an ``nn.Module``.
     """
+    if not isinstance(model, nn.Module):
+        raise MhubError(f"mhub.fuse takes a torch.nn.Module, not {type(model).__name__}")
     fused = copy.deepcopy(model).eval()
     fold_batchnorms(fused)
     return fused

@@ -7,17 +7,19 @@ import re
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 import mhub
 import mhub._factory
-from conftest import run_cli
 from mhub import bench
+from mhub.cli import cli
 
 
-def test_bench_json_times_every_variant_and_the_peer(tmp_path):
+def test_bench_json_times_every_variant_and_the_peer():
     torchvision = pytest.importorskip("torchvision")
-    result = run_cli("bench", "mobilenet_v3_small", "--batch-size", "2", "--image-size", "32", "--rounds", "2",
-                     "--warmup", "1", "--json")
+    result = CliRunner().invoke(cli, ["bench", "mobilenet_v3_small", "--batch-size", "2", "--image-size", "32",
+                                      "--rounds", "2", "--warmup", "1", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     labels = [t["label"] for t in report["timings"]]
     assert labels == ["mhub eager", "mhub fused", "mhub fused + channels-last", "torchvision eager",
@@ -68,7 +70,6 @@ def test_unusable_requests_fail_before_anything_is_built(kwargs, words, monkeypa
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
-def test_bench_on_cuda_without_a_gpu_is_one_clear_line():
-    result = run_cli("bench", "resnet18", "--device", "cuda", check=False)
-    assert result.returncode == 1 and result.stderr == "Error: no CUDA device here (torch.cuda.is_available() is " \
-                                                       "False)\n"
+def test_bench_on_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(mhub.MhubError, match=r"^no CUDA device here \(torch.cuda.is_available\(\) is False\)$"):
+        bench.benchmark("resnet18", device="cuda")

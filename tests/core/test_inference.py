@@ -79,6 +79,8 @@ def test_fuse_returns_an_eval_copy_with_the_same_function_and_leaves_the_origina
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and len(before) == len(
         model.state_dict())
     assert_same_function(model, fused, torch.rand(2, 3, 12, 12))
+    with pytest.raises(mhub.MhubError, match="^mhub.fuse takes a torch.nn.Module, not str$"):
+        mhub.fuse("resnet50")
 
 
 class SharedOutput(nn.Module):

@@ -24,6 +24,16 @@ GIANT = 200_000_000  # parameters: fused in place, so the shared machine never h
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Batch-1 inputs this small gain nothing from threads, and on a shared runner a parallel region waits for
+    its slowest thread: one thread keeps these tests quick and their durations steady."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def relative_tolerance(reference: torch.Tensor) -> float:
     return 1e-4 * max(1.0, reference.abs().max().item())
 
