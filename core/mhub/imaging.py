@@ -118,6 +118,20 @@ def resolve(preprocess: Mapping[str, Any] | None = None, *, test: bool = False) 
             "mean": tuple(spec.get("mean", IMAGENET_MEAN)), "std": tuple(spec.get("std", IMAGENET_STD))}
 
 
+def override(preprocess: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``preprocess`` with ``overrides`` on top, for command-line ``--preprocess KEY=VALUE`` options.
+
+    A ``resize`` the overrides do not give is dropped when they change ``crop`` or ``crop_pct`` of a set that
+    has a ``crop_pct``, because it follows from those two (``crop=288`` on a timm set means its own crop_pct
+    at 288, not a contradiction).
+    """
+    merged = {**(preprocess or {}), **(overrides or {})}
+    overrides = overrides or {}
+    if "resize" not in overrides and "crop_pct" in merged and ({"crop", "crop_pct"} & overrides.keys()):
+        merged.pop("resize", None)
+    return merged
+
+
 def scaled_size(width: int, height: int, spec: Mapping[str, Any]) -> tuple[int, int]:
     """The ``(width, height)`` an image of ``width`` x ``height`` is resized to under a resolved ``spec``."""
     size, mode = spec["resize"], spec["crop_mode"]

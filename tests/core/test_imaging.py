@@ -174,6 +174,17 @@ def test_resolve_fills_defaults_derives_timm_sizes_and_test_sizes():
     assert imaging.resolve({"resize": 232, "crop": 224}, test=True)["resize"] == 232  # no test size: unchanged
 
 
+def test_command_line_overrides_recompute_a_timm_resize():
+    timm_set = {"resize": 235, "crop": 224, "crop_pct": 0.95, "interpolation": "bicubic"}
+    assert imaging.resolve(imaging.override(timm_set, {"crop": 288}))["resize"] == 303  # floor(288 / 0.95)
+    assert imaging.resolve(imaging.override(timm_set, {"crop_pct": 1.0}))["resize"] == 224
+    assert imaging.override(timm_set, {"interpolation": "bilinear"})["resize"] == 235
+    with pytest.raises(mhub.MhubError, match="resize 250 and crop_pct 0.95"):
+        imaging.resolve(imaging.override(timm_set, {"resize": 250}))
+    torchvision_set = {"resize": 232, "crop": 224}
+    assert imaging.override(torchvision_set, {"crop": 200}) == {"resize": 232, "crop": 200}
+
+
 @pytest.mark.parametrize("preprocess,message", [
     ({"interpolation": "lanczos3"}, "unknown interpolation 'lanczos3'"),
     ({"crop_mode": "letterbox"}, "unknown crop_mode 'letterbox'"),

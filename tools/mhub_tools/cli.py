@@ -138,8 +138,9 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
 @click.option("--license", "license_", required=True, help="Licence of the weights (e.g. BSD-3-Clause).")
 @click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="e.g. top1=76.13 (repeatable).")
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
-              help="Override the ImageNet defaults: resize=256 crop=224 interpolation=bilinear "
-                   "mean=0.485,0.456,0.406 std=0.229,0.224,0.225 (repeatable).")
+              help="Override the ImageNet defaults: crop=224 interpolation=bilinear mean=0.485,0.456,0.406 "
+                   "std=0.229,0.224,0.225, resize=floor(crop/crop_pct) with crop_pct=0.875; also crop_pct, "
+                   "crop_mode, test_size, test_crop_pct (repeatable; see mhub.imaging).")
 @click.option("--converter", help="Key map applied at pull time (only for torch-pickle files in upstream layout).")
 @click.option("--default", "default", is_flag=True, help="Make this tag the architecture's default.")
 @click.option("--description", help="Free text (default: the provenance mhub convert recorded).")

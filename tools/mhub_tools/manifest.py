@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import mhub
-from mhub import ConversionError, ManifestError
+from mhub import ConversionError, ManifestError, imaging
 from mhub._manifest import load_manifest
 from mhub.hub.convert import checkpoint_format
 
+# resize is written too: floor(crop / crop_pct), crop_pct 0.875 unless given (see mhub.imaging)
 DEFAULT_PREPROCESS: dict[str, Any] = {
-    "resize": 256, "crop": 224, "interpolation": "bilinear",
-    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+    "crop": 224, "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
 }
 
 
@@ -160,7 +160,8 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     model = load_model(arch, state)
     num_classes, in_chans = infer_head(arch, state)
 
-    pre = {**DEFAULT_PREPROCESS, **(preprocess or {})}
+    pre = imaging.override(DEFAULT_PREPROCESS, preprocess)
+    pre = {"resize": imaging.resolve(pre)["resize"], **pre}  # also refuses what predict would refuse
     if description is None and provenance.get("source_sha256"):
         description = (f"converted by mhub {provenance.get('mhub_version', '?')} with "
                        f"{provenance.get('converter', '?')} from a file with sha256 {provenance['source_sha256']}")

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mhub import ConversionError, MhubError
+from mhub import ConversionError, MhubError, imaging
 
 from .reference import (INPUT_NAME, InputSpec, Reference, input_size, load_reference, reference_input,
                         tensor_sha256)
@@ -354,7 +354,7 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     arch = registry.arch(name)
     spec = registry.weights.get(name) if "." in name else None
     known = spec or registry.default_weights(arch.name)
-    preprocess = {**(known.preprocess if known else {}), **(preprocess or {})}
+    preprocess = imaging.override(known.preprocess if known else {}, preprocess)
     state = read_checkpoint(weights)
     model = load_model(arch, state)
     num_classes, in_chans = infer_head(arch, state)
@@ -401,8 +401,6 @@ def classify(model, image: str | Path, preprocess: Mapping[str, Any], k: int = 5
     Goes through :mod:`mhub.imaging`, as ``mhub predict`` does, so both commands see an image the same way.
     """
     import torch
-
-    from mhub import imaging
 
     with torch.no_grad():
         logits = model(imaging.load_image(image, preprocess))
