@@ -11,11 +11,13 @@ import json
 
 import pytest
 import torch
-from conftest import REPO
 
 import mhub
+import mhub_registry
 from mhub import imaging
 from mhub._manifest import load_manifest
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 skimage_data = pytest.importorskip("skimage.data")
 Image = pytest.importorskip("PIL.Image")
@@ -26,19 +28,10 @@ from torchvision.transforms import InterpolationMode  # noqa: E402
 from torchvision.transforms._presets import ImageClassification  # noqa: E402  (what Weights.transforms() is)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small tensor ops: one thread is ten times faster than two on two shared cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def registry_settings() -> dict[str, dict]:
     """Every distinct ``preprocess`` table of the first-party manifests, keyed by the first set that uses it."""
     settings: dict[str, dict] = {}
-    for path in sorted((REPO / "registry").glob("*.toml")):
+    for path in sorted(mhub_registry.DIRECTORY.glob("*.toml")):
         for spec in load_manifest(path):
             key = json.dumps(spec.preprocess, sort_keys=True)
             settings.setdefault(key, (spec.name, spec.preprocess))

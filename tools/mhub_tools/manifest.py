@@ -138,7 +138,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     from mhub.hub.integrity import sha256_file
 
     from .convert import apply_converter, infer_head
-    from .reference import InputSpec, reference_input, save_reference
+    from .reference import InputSpec, input_size, reference_input, save_reference
     from .validate import library_reference, load_model
 
     arch_name, dot, tag = name.partition(".")
@@ -187,7 +187,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     if previous is not None and any(spec.name == f"{arch.name}.{tag}" for spec in load_manifest(manifest_path)):
         raise ManifestError(f"{manifest_path} already has an entry for {arch.name}.{tag}")
 
-    spec = InputSpec(int(pre.get("crop", 224)), in_chans)
+    spec = InputSpec(input_size(pre), in_chans)
     if reference:
         ref = library_reference(reference, arch, state, spec, num_classes, reference_weights=reference_weights,
                                 log=log)
