@@ -95,7 +95,7 @@ pm = pluggy.PluginManager("mhub")
 pm.add_hookspecs(hookspecs)
 _infos: dict[str, PluginInfo] = {}
 _state = "new"  # "new" -> "loading" -> "loaded"; back to "new" if loading was interrupted
-_pending: list[tuple[str, str]] | None = None  # problems of the registry build pass under way
+_pending: list[tuple[str, str, Any]] | None = None  # (plugin, problem, location) of the build pass under way
 
 
 # -- names and the MHUB_LOAD_PLUGINS selection ---------------------------------------------------------
@@ -261,13 +261,18 @@ def record_problem(plugin_name: str, problem: str) -> None:
     While the registry is being built, problems wait until the build pass is final (a pass in which a plugin
     was skipped is redone without it, and its problems are forgotten).
     """
+    location = _frame_location(plugin_name)  # while the plugin's register(...) call is on the stack
     if _pending is not None:
-        _pending.append((plugin_name, problem))
+        _pending.append((plugin_name, problem, location))
         return
+    _record(plugin_name, problem, location)
+
+
+def _record(plugin_name: str, problem: str, location: tuple[str, int, str] | None) -> None:
     info = _infos.setdefault(plugin_name, PluginInfo(plugin_name))
     if problem not in info.problems:
         info.problems.append(problem)
-        warn(f"plugin '{plugin_name}': {problem}", plugin=plugin_name)
+        warn(f"plugin '{plugin_name}': {problem}", plugin=plugin_name, location=location)
 
 
 def plugin_infos() -> list[PluginInfo]:
@@ -339,8 +344,8 @@ def build_registry(build: Callable[[], Any]) -> Any:
         problems = _pending
     finally:
         _pending = outer
-    for plugin_name, problem in problems:
-        record_problem(plugin_name, problem)
+    for plugin_name, problem, location in problems:
+        _record(plugin_name, problem, location)
     return result
 
 

@@ -7,6 +7,7 @@ Faulty plugins are installed as throwaway distributions (a ``*.dist-info`` with 
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import subprocess
 import sys
@@ -274,6 +275,26 @@ def test_rejected_plugin_object_is_not_registered_and_the_warning_names_its_line
         assert "unknown arguments registry, extra" in str(warning.message)
     finally:
         plugins.unregister_plugin("bad-object")
+
+
+def test_warning_about_an_invalid_registration_points_at_the_register_call():
+    class Odd:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("Odd Name", "torch.nn:Identity", family="odd")
+            register("oddnet", "torch.nn:Identity", family="odd")
+
+    plugins.register_plugin(Odd, "odd")
+    try:
+        with pytest.warns(plugins.PluginWarning, match="invalid architecture name 'Odd Name'") as caught:
+            registry = mhub.get_registry()
+        (warning,) = caught
+        assert Path(warning.filename) == Path(__file__)
+        assert 'register("Odd Name"' in linecache.getline(warning.filename, warning.lineno)
+        assert registry.archs["oddnet"].plugin == "odd"  # the valid registration stays
+    finally:
+        plugins.unregister_plugin("odd")
 
 
 def test_invalid_manifest_and_invalid_model_are_skipped(tmp_path):
