@@ -11,7 +11,7 @@ compared after PEP 503 normalisation (``mhub_tinynets`` = ``mhub-tinynets``); ``
 of exclusions only loads everything else; an empty value loads nothing. The first-party plugins are the
 entry points ``resnet``, ``mobilenet`` and ``tools`` of the ``mhub`` distribution.
 
-Warnings are :class:`PluginWarning`\\ s located at the plugin's own source line where one is known, so
+Warnings are ``PluginWarning`` instances located at the plugin's own source line where one is known, so
 ``warnings.filterwarnings(..., module="mhub_foo")`` silences one plugin.
 """
 
