@@ -207,7 +207,14 @@ def register_plugin(plugin: object, name: str, *, distribution: str = "", versio
 
     Returns:
         Whether the plugin was registered.
+
+    Raises:
+        PluginError: a plugin of that name is registered already.
     """
+    if pm.get_plugin(name) is not None:
+        from ._errors import PluginError
+
+        raise PluginError(f"a plugin called '{name}' is registered already")
     info = _infos.get(name)
     if info is None or info.distribution != distribution:
         info = _infos[name] = PluginInfo(name, distribution, version)
@@ -220,7 +227,7 @@ def register_plugin(plugin: object, name: str, *, distribution: str = "", versio
         except KeyboardInterrupt:
             raise
         except BaseException as error:
-            # pluggy before 1.6 could register some hooks before rejecting another: undo all of it.
+            # Older pluggy releases register hooks one by one and may stop half-way: undo all of it.
             if pm.get_plugin(name) is plugin:
                 pm.unregister(name=name)
             problem = describe(error)
