@@ -20,6 +20,7 @@ from ._errors import MhubError
 from ._lazy import import_string
 
 OK, NOTE, FAIL = "ok", "note", "FAIL"
+IMPORT_TIMEOUT = 60  # seconds; every mhub command imports the module, so it must be quick
 
 # Imports one module with a guard that refuses torch; prints what happened as JSON.
 _TORCH_GUARD = r"""
@@ -116,8 +117,11 @@ def _checks(info: plugins.PluginInfo) -> list[Check]:
 
 def _torch_free(module: str) -> Check:
     """Import ``module`` in a fresh interpreter that refuses torch."""
-    result = subprocess.run([sys.executable, "-c", _TORCH_GUARD, module], capture_output=True, text=True,
-                            timeout=120)
+    try:
+        result = subprocess.run([sys.executable, "-c", _TORCH_GUARD, module], capture_output=True, text=True,
+                                timeout=IMPORT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return Check(FAIL, "torch-free import", f"importing {module} took more than {IMPORT_TIMEOUT} s")
     try:
         report = json.loads(result.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):

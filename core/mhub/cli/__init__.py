@@ -64,7 +64,6 @@ def add_plugin_commands(group: click.Group) -> None:
 
     A plugin whose hook raises contributes no command at all; a command whose name is taken is refused.
     """
-
     owners = group.__dict__.setdefault("_plugin_commands", {})  # command name -> plugin that added it
 
     def commit(plugin: str, staged: click.Group) -> None:
