@@ -71,12 +71,26 @@ def _vgg_head() -> dict[str, torch.Tensor]:
     return {f"classifier.{key}": value for key, value in head.state_dict().items()}
 
 
-def torchvision_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
-    """torchvision's ``name`` with random weights, in eval mode (GoogLeNet without auxiliary heads by default)."""
+def _narrowed(model: nn.Module, hidden: list[int]) -> nn.Module:
+    """AlexNet/VGG with its dense layers ``hidden`` wide: torchvision's layout (same keys), far fewer numbers."""
+    linears = [i for i, layer in enumerate(model.classifier) if isinstance(layer, nn.Linear)]
+    widths = [model.classifier[linears[0]].in_features, *hidden, model.classifier[linears[-1]].out_features]
+    for index, fan_in, fan_out in zip(linears, widths, widths[1:]):
+        model.classifier[index] = nn.Linear(fan_in, fan_out)
+    return model
+
+
+def torchvision_model(name: str, seed: int = 0, hidden: list[int] | None = None, **kwargs) -> nn.Module:
+    """torchvision's ``name`` with random weights, in eval mode (GoogLeNet without auxiliary heads by default).
+
+    ``hidden`` narrows AlexNet's or VGG's dense layers; otherwise every VGG shares one head.
+    """
     import torchvision
 
     if name == "googlenet":
         kwargs = {"aux_logits": False, "init_weights": False, **kwargs}
+    if hidden is not None:
+        return randomly_filled(lambda: _narrowed(getattr(torchvision.models, name)(**kwargs), hidden), seed)
     preset = _vgg_head() if name.startswith("vgg") else None
     return randomly_filled(lambda: getattr(torchvision.models, name)(**kwargs), seed, preset)
 
