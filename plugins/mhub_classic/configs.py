@@ -12,6 +12,11 @@ from typing import Any
 
 from mhub import MhubError
 
+
+class ConfigError(MhubError, ValueError):
+    """An unknown or missing configuration of a classic architecture (the message lists the valid ones)."""
+
+
 ALEXNET_PAPER = ("Krizhevsky, One weird trick for parallelizing convolutional neural networks, 2014 "
                  "(arXiv:1404.5997); after Krizhevsky et al., NeurIPS 2012")
 VGG_PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015 " \
@@ -107,6 +112,3 @@ CONVERTERS = {
     "torchvision.classic_features": "mhub_classic.convert:features_from_torchvision",
 }
 
-
-class ConfigError(MhubError, ValueError):
-    """An unknown or missing configuration of a classic architecture (the message lists the valid ones)."""

@@ -18,7 +18,7 @@ from mhub import ConversionError
 
 Renamer = Callable[[str], "str | None"]  # upstream key -> our key, None when it has no place
 _PARAM = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
-_ALEXNET_CONVS = {0: "conv1", 3: "conv2", 6: "conv3", 8: "conv4", 10: "conv5"}
+_ALEXNET_CONVS = {0: "conv1.conv", 3: "conv2.conv", 6: "conv3.conv", 8: "conv4.conv", 10: "conv5.conv"}
 _ALEXNET_LINEARS = {1: "fc1", 4: "fc2", 6: "fc"}
 _VGG_LINEARS = {0: "fc1", 3: "fc2", 6: "fc"}
 _GOOGLENET_BRANCHES = {"branch1": "branch1x1", "branch2.0": "branch3x3.reduce", "branch2.1": "branch3x3.conv",
@@ -44,13 +44,12 @@ def _either(*renamers: Renamer) -> Renamer:
 
 # -- one renamer per architecture: built from the whole state dict, since indices depend on it ----------
 def _alexnet(state_dict: Mapping[str, Any]) -> Renamer:
-    convs = {i: f"{name}.conv" for i, name in _ALEXNET_CONVS.items()}
-    return _either(_indexed(r"features\.(\d+)", convs, "backbone"),
+    return _either(_indexed(r"features\.(\d+)", _ALEXNET_CONVS, "backbone"),
                    _indexed(r"classifier\.(\d+)", _ALEXNET_LINEARS, "classifier"))
 
 
 def _vgg_features(state_dict: Mapping[str, Any]) -> dict[int, str]:
-    """``features.<i>`` index -> our unit part (``backbone.stages.<s>.<j>.conv`` / ``.norm``).
+    """``features.<i>`` index -> our unit part under ``backbone`` (``stages.<s>.<j>.conv`` / ``.norm``).
 
     torchvision's ``features`` is one flat Sequential: conv, [BatchNorm], ReLU per unit and a max pool after
     each stage. Pools and ReLUs hold no tensors, so a stage ends where the gap to the next convolution is one

@@ -138,4 +138,5 @@ def GoogLeNet(*, aux_logits: bool = False, pretrained: bool = False, in_chans: i
         return _create("googlenet", pretrained, in_chans, num_classes, {"aux_logits": aux_logits, **kwargs})
     aux_dropout = kwargs.pop("aux_dropout", 0.7)
     model = _create("googlenet", pretrained, in_chans, num_classes, kwargs)
-    return model.add_aux_classifiers(model.classifier.fc.out_features, dropout=aux_dropout)
+    head = getattr(model.classifier, "fc", None)
+    return model.add_aux_classifiers(head.out_features if head is not None else 0, dropout=aux_dropout)

@@ -63,7 +63,7 @@ def randomly_filled(build, seed: int = 0, preset: dict[str, torch.Tensor] | None
 
 
 @functools.cache
-def _vgg_head() -> dict[str, torch.Tensor]:
+def vgg_head() -> dict[str, torch.Tensor]:
     """One random VGG head for every VGG reference: 124M of each one's 133-144M parameters, filled once."""
     import torchvision
 
@@ -91,7 +91,7 @@ def torchvision_model(name: str, seed: int = 0, hidden: list[int] | None = None,
         kwargs = {"aux_logits": False, "init_weights": False, **kwargs}
     if hidden is not None:
         return randomly_filled(lambda: _narrowed(getattr(torchvision.models, name)(**kwargs), hidden), seed)
-    preset = _vgg_head() if name.startswith("vgg") else None
+    preset = vgg_head() if name.startswith("vgg") else None
     return randomly_filled(lambda: getattr(torchvision.models, name)(**kwargs), seed, preset)
 
 
@@ -101,7 +101,7 @@ def timm_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
 
     preset = None
     if name.startswith("vgg"):  # timm's first two dense layers are convolutions: the same numbers, reshaped
-        head = _vgg_head()
+        head = vgg_head()
         preset = {"pre_logits.fc1.weight": head["classifier.0.weight"].view(4096, 512, 7, 7),
                   "pre_logits.fc1.bias": head["classifier.0.bias"],
                   "pre_logits.fc2.weight": head["classifier.3.weight"].view(4096, 4096, 1, 1),

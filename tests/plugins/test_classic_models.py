@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from classic_reference import ALL, count, on_meta, ours_loaded, timm_model, torchvision_model, upstream_facts
+from classic_reference import (ALL, count, on_meta, ours_loaded, timm_model, torchvision_model, upstream_facts,
+                               vgg_head)
 from torch import nn
 
 import mhub
@@ -28,6 +29,12 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_the_shared_vgg_head():
+    yield
+    vgg_head.cache_clear()  # 500 MB the rest of this worker's tests do not need
 
 
 def tolerance(reference: torch.Tensor) -> float:
