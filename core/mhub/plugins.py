@@ -9,7 +9,7 @@ warned about too; ``mhub plugins`` shows both.
 ``MHUB_LOAD_PLUGINS`` restricts which entry points load: comma-separated distribution or entry-point names,
 compared after PEP 503 normalisation (``mhub_tinynets`` = ``mhub-tinynets``); ``-NAME`` excludes one; a value
 of exclusions only loads everything else; an empty value loads nothing. The first-party plugins are the
-entry points ``resnet``, ``mobilenet`` and ``tools`` of the ``mhub`` distribution.
+entry points of the ``mhub`` distribution: one per family (``resnet``, ``mobilenet``, ...) and ``tools``.
 
 Warnings are ``PluginWarning`` instances located at the plugin's own source line where one is known, so
 ``warnings.filterwarnings(..., module="mhub_foo")`` silences one plugin.
