@@ -47,12 +47,12 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import MhubError
+from ._manifest import CROP_MODES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_CROP = 224
 DEFAULT_CROP_PCT = 0.875  # 224 / 256, torchvision's and timm's default
-CROP_MODES = ("center", "squash", "border")
 # Pillow's filters under the names torchvision's InterpolationMode and timm use
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 

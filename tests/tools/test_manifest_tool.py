@@ -116,7 +116,7 @@ def test_bad_requests_are_clear_errors(tmp_path, toy):
 def test_preprocess_writes_the_resize_that_predict_will_use_and_refuses_contradictions(tmp_path, toy):
     weights, _ = toy
     common = {"sources": ["https://example.invalid/a"], "license": "MIT", "out_dir": tmp_path / "reg"}
-    write_entry("toynet.timm", weights, preprocess={"crop": 64, "crop_pct": 0.9}, **common)
+    write_entry("toynet.timm", weights, preprocess={"crop": 64, "crop_pct": 0.9, "crop_mode": "squash"}, **common)
     write_entry("toynet.plain", weights, preprocess={"crop": 96}, **common)
     timm_set, plain = load_manifest(tmp_path / "reg" / "toy.toml")
     assert timm_set.preprocess["resize"] == 71 and plain.preprocess["resize"] == 109  # floor(crop / crop_pct)
