@@ -1,7 +1,7 @@
 """Images in, model inputs out: loading, a weight set's own preprocessing, and ImageNet class names.
 
-``mhub predict``, the toolchain's ``mhub validate --image`` and ``mhub eval`` all go through here, so an image
-is seen the same way everywhere, and the tensor that reaches the model is the one upstream's own eval
+``mhub predict`` and the toolchain's ``mhub validate --image`` go through here (``mhub eval`` is meant to), so
+an image is seen the same way everywhere, and the tensor that reaches the model is the one upstream's own eval
 transform gives: bit for bit torchvision's ``ImageClassification`` preset (the ``transforms`` of its weight
 enums) and timm's ``create_transform(**resolve_data_config(...))`` for a PIL image.
 
