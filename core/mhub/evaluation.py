@@ -28,7 +28,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -206,7 +206,6 @@ class World:
 
     rank: int = 0
     size: int = 1
-    local_rank: int = 0
     owned: bool = False  # we initialised the process group, so we tear it down
 
     def shard(self, n: int) -> range:
@@ -238,7 +237,7 @@ def join_world(device: str) -> World:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return World(dist.get_rank(), dist.get_world_size())
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return World()
     if not dist.is_available():
@@ -246,7 +245,7 @@ def join_world(device: str) -> World:
     if torch.device(device).type == "cuda":
         torch.cuda.set_device(torch.device(device))
     dist.init_process_group("nccl" if torch.device(device).type == "cuda" else "gloo")
-    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owned=True)
+    return World(dist.get_rank(), dist.get_world_size(), owned=True)
 
 
 # -- scoring -------------------------------------------------------------------------------------------------
@@ -437,7 +436,7 @@ def output_classes(model, preprocess: Mapping[str, Any], device: str) -> int:
 def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike | None = None,
              preprocess: Mapping[str, Any] | None = None, batch_size: int = 64, workers: int | None = None,
              device: str | None = None, limit: int | None = None, predictions: str | os.PathLike | None = None,
-             progress: bool = False, log: Callable[[str], None] = lambda _: None) -> EvalResult:
+             progress: bool = False) -> EvalResult:
     """Top-1/top-5 of a weight set on ``data`` with its own preprocessing; distributed under ``torchrun``.
 
     Args:
@@ -453,7 +452,6 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
         predictions: write a CSV there (rank 0): ``path,label,top5`` with the top-5 class indices
             space-separated, best first, one row per evaluated image in dataset order.
         progress: show a progress bar (rank 0 only).
-        log: receives progress lines (rank 0 only).
 
     Returns:
         An :class:`EvalResult`; every rank gets the all-reduced figures.
@@ -467,14 +465,12 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
         raise MhubError(f"data '{data}' does not exist; expected {LAYOUTS}")
     world = join_world(device)
     try:
-        if world.rank != 0:
-            progress, log = False, (lambda _: None)
+        progress = progress and world.rank == 0
         loaded = load_model(name, weights, progress=progress)
         table = {**loaded.preprocess, **(preprocess or {})}
         model = loaded.model.to(device)
         classes = loaded.num_classes or output_classes(model, table, device)
         samples = subset(find_samples(data, classes), limit)
-        log(f"{loaded.weights}: {len(samples)} images from {data}, {world.size} process(es), device {device}")
 
         shard = torch.utils.data.Subset(ImageDataset(samples, table), world.shard(len(samples)))
         loader = make_loader(shard, batch_size=batch_size, workers=workers,
