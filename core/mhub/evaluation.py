@@ -101,7 +101,7 @@ def _class_index(text: str, where: str, num_classes: int | None) -> int:
         if num_classes is not None and num_classes != len(wordnet_ids()):
             raise MhubError(f"{where}: WordNet-ID labels need an ImageNet-1k head (1000 classes); the model has "
                             f"{num_classes}")
-    elif text.isdigit():
+    elif text.isascii() and text.isdigit():
         index = int(text)
     else:
         raise MhubError(f"{where}: '{text}' is neither a class index nor a WordNet ID; expected {LAYOUTS}")
