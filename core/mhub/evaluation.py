@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from . import imaging
-from ._errors import ConversionError, MhubError
+from ._errors import ConversionError, MhubError, NoWeightsError, UnknownModelError
 
 TOPK = 5
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"})
@@ -392,15 +392,19 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, progress:
         from .hub.client import pull
 
         spec = registry.weights_for(name)
+        if spec.num_classes == 0:
+            raise MhubError(f"{spec.name} has no classifier (headless weights, num_classes = 0): nothing to evaluate")
         pull(spec, progress=progress)  # (the bar, if any, here rather than inside create)
         return Loaded(create(spec.name, pretrained=True).eval(), dict(spec.preprocess), spec.name,
-                      published=dict(spec.metrics), num_classes=spec.num_classes or None)
+                      published=dict(spec.metrics), num_classes=spec.num_classes)
 
     from .hub.integrity import sha256_file
     from .hub.loading import load_file_into
 
-    arch = registry.arch(name)
-    known = registry.weights.get(name) if "." in name else None
+    try:
+        arch, known = registry.resolve(name)
+    except (UnknownModelError, NoWeightsError):  # a tag not registered yet: the contributor's own
+        arch, known = registry.arch(name), None
     known = known or registry.default_weights(arch.name)
     path = Path(weights)
     if not path.is_file():
@@ -408,9 +412,8 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, progress:
     if path.suffix.lower() != ".safetensors":
         raise ConversionError(f"weights '{path}' must be a .safetensors file in mhub's layout; run 'mhub convert' "
                               "first")
-    model_args = dict(getattr(known, "model_args", None) or {})
     try:
-        model = load_file_into(arch, path, **model_args)
+        model = load_file_into(arch, path, **(known.model_args if known else {}))
     except MhubError:
         raise
     except Exception as error:  # noqa: BLE001 -- safetensors' own errors (a truncated or foreign file)

@@ -247,6 +247,11 @@ def test_bad_csv_labels_name_the_line(tmp_path):
         evaluation.find_samples(tmp_path / "labels.txt")
 
 
+def test_headless_weights_have_nothing_to_evaluate():
+    with pytest.raises(mhub.MhubError, match=r"vgg16.tv_features_in1k has no classifier"):
+        evaluation.load_model("vgg16.tv_features_in1k")  # (refused before anything is pulled)
+
+
 def test_weights_must_be_an_existing_safetensors_file(tmp_path):
     photo_folder(tmp_path / "val", names=("coffee",))
     for weights, words in ((tmp_path / "none.safetensors", "does not exist"), (tmp_path / "x.pth", "run 'mhub "
