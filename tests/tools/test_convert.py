@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 import mhub
 from mhub import ConversionError
-from mhub.hub.convert import read_checkpoint, unwrap_state_dict as unwrap
+from mhub.hub.convert import checkpoint_format, read_checkpoint, unwrap_state_dict as unwrap
 from mhub_tools.convert import convert_state
 from tools_cli import invoke
 
@@ -84,7 +84,10 @@ def test_malicious_pickle_is_refused_and_creates_nothing(tmp_path, writer, paylo
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "refused: not a plain tensor checkpoint" in lines[0] and "weights_only" in lines[0]
+    assert "refused: not a plain tensor checkpoint: it would call " in lines[0]
+    # the blocked global is named; torch's advice to load with weights_only=False is not repeated
+    assert ("os.system (posix.system)" if payload is RunsShell else "io.open") in lines[0], lines[0]
+    assert "weights_only=False" not in lines[0]
     assert not marker.exists() and not out.exists()
     assert not list(tmp_path.glob("out.safetensors*"))
 
@@ -194,11 +197,17 @@ def test_containers_and_dataparallel_prefix_are_unwrapped():
         unwrap({"epoch": 3})
 
 
-def test_safetensors_input_and_unknown_suffix(tmp_path):
+def test_the_format_comes_from_the_bytes_not_the_suffix(tmp_path):
     save_file({"x.weight": torch.ones(2), "y.bias": torch.zeros(3)}, str(tmp_path / "w.safetensors"))
     assert list(read_checkpoint(tmp_path / "w.safetensors")) == ["x.weight", "y.bias"]
+    (tmp_path / "w.safetensors").rename(tmp_path / "w.bin")  # safetensors bytes under a pickle's suffix
+    assert checkpoint_format(tmp_path / "w.bin") == "safetensors"
+    assert list(read_checkpoint(tmp_path / "w.bin")) == ["x.weight", "y.bias"]
+    torch.save({"z": torch.ones(1)}, tmp_path / "p.safetensors")  # and the other way round
+    assert checkpoint_format(tmp_path / "p.safetensors") == "torch-pickle"
+    assert list(read_checkpoint(tmp_path / "p.safetensors")) == ["z"]
     (tmp_path / "w.npz").write_bytes(b"")
-    with pytest.raises(ConversionError, match="unknown checkpoint type '.npz'"):
+    with pytest.raises(ConversionError, match="w.npz: neither a safetensors file nor a torch checkpoint"):
         read_checkpoint(tmp_path / "w.npz")
     (tmp_path / "broken.pth").write_bytes(b"not a pickle at all")
     with pytest.raises(ConversionError, match="broken.pth"):

@@ -6,7 +6,9 @@ Tree written by ``mhub mirror DIR [NAME...]``::
     DIR/names/<model.tag>.json      {"name", "sha256", "size", "filename"}
 
 Clients fetch ``<endpoint>/blobs/sha256/<hex>`` first. For entries whose manifest knows only an upstream
-prefix, the name index supplies the full digest, which must extend that prefix.
+prefix, the name index says which blob to fetch (its digest must extend that prefix); the bytes are then
+held to the upstream prefix, never to the index's digest: a mirror cannot vouch for more than the manifest
+does. The index is read with a bound on its size (1 MiB) and time (``MHUB_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ def names_url(endpoint: str, name: str) -> str:
     return f"{endpoint.rstrip('/')}/names/{name}.json"
 
 
-def mirror_digest(endpoint: str, spec: WeightSpec) -> str | None:
-    """The full digest a mirror records for a prefix-only entry, or None when it has none that fits."""
+def mirror_location(endpoint: str, spec: WeightSpec) -> str | None:
+    """Which blob of the mirror holds a prefix-only entry (a digest extending its prefix), or None.
+
+    Only a location: the caller still checks the bytes against the entry's own prefix.
+    """
     from .sources import fetch_small
 
     try:
