@@ -254,18 +254,22 @@ class Cache:
             info = path.lstat()
         except OSError:
             return False
-        if not stat.S_ISREG(info.st_mode) or size is not None and info.st_size != size:
-            return False
-        stamps = self._stamp_dir()
-        if stamps is not None and _read_text(stamps / digest) == _stamp_text(info):
-            return True
-        actual, _ = sha256_file(path)
-        if actual != digest:
-            warnings.warn(f"cached blob {path} changed after it was verified (its bytes now hash to {actual}); "
-                          "it is not used and will be fetched again", UserWarning, stacklevel=2)
-            return False
-        self.stamp(digest, info)
-        return True
+        if not stat.S_ISREG(info.st_mode):
+            problem = f"it is {_kind(path)}, not a file"
+        elif size is not None and info.st_size != size:
+            problem = f"it holds {info.st_size} bytes, not {size}"
+        else:
+            stamps = self._stamp_dir()
+            if stamps is not None and _read_text(stamps / digest) == _stamp_text(info):
+                return True
+            actual, _ = sha256_file(path)
+            if actual == digest:
+                self.stamp(digest, info)
+                return True
+            problem = f"its bytes now hash to {actual}"
+        warnings.warn(f"cached blob {path} changed after it was verified ({problem}); it is not used and will "
+                      "be fetched again", UserWarning, stacklevel=2)
+        return False
 
     def stamp(self, digest: str, info: os.stat_result | None = None) -> None:
         """Record that this user verified blob ``digest`` while its stat was ``info`` (default: now)."""

@@ -195,12 +195,14 @@ def _cached(cache: Cache, spec: WeightSpec, *, adopt: bool) -> tuple[str, int] |
     """
     ref = cache.read_ref(spec.name)
     size = ref.get("size") if ref else None
-    if ref and _matches(ref["sha256"], spec) and isinstance(size, int) and (spec.size is None or size == spec.size) \
-            and cache.verified_blob(ref["sha256"], size):
-        _ensure_name(cache, spec, ref["sha256"])
-        return ref["sha256"], size
-    if adopt and spec.sha256 and cache.verified_blob(spec.sha256, spec.size):  # content-addressed
-        size = cache.blob_path(spec.sha256).lstat().st_size
+    checked = None
+    if ref and _matches(ref["sha256"], spec) and isinstance(size, int) and (spec.size is None or size == spec.size):
+        checked = ref["sha256"]
+        if cache.verified_blob(checked, size):
+            _ensure_name(cache, spec, checked)
+            return checked, size
+    if adopt and spec.sha256 and spec.sha256 != checked and cache.verified_blob(spec.sha256, spec.size):
+        size = cache.blob_path(spec.sha256).lstat().st_size  # content-addressed: another name fetched it
         _record(cache, spec, spec.sha256, size, None)
         return spec.sha256, size
     return None
