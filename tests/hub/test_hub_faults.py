@@ -10,13 +10,12 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from hub_fixtures import child_env, entry, run_child, sha256, write_registry
+from conftest import fill_up
+from hub_fixtures import child_env, entry, pickle_bytes, run_child, sha256, tiny_checkpoint, write_registry
 from hub_fixtures import fast_retries_fixture, server_fixture, tiny_plugin_fixture  # noqa: F401 (fixtures)
 from loopback import Fault, LoopbackServer
 
@@ -311,21 +310,6 @@ def test_size_settings_must_be_numbers(server, tmp_path, monkeypatch, isolated_h
 
 
 # -- no space left on device -------------------------------------------------------------------------
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 1 MiB tmpfs (needs root and mount permission; skipped otherwise)."""
-    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill up for real: {result.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
-
-
 def test_disk_full_mid_download_is_one_clear_error_and_leaves_nothing(server, tmp_path, monkeypatch, tiny_disk):
     data = os.urandom(3 << 20)  # three times the disk
     url = server.add("/w/big.bin", data)
@@ -353,6 +337,25 @@ def test_disk_too_small_for_a_known_size_fails_before_downloading(server, tmp_pa
     with pytest.raises(NoSpaceError, match=f"{len(data)} bytes needed"):
         mhub.pull("tinynet.x")
     assert server.count("/w/big.bin") == 0
+
+
+def test_disk_full_while_converting_to_safetensors_is_no_space_and_leaves_nothing(server, tmp_path, monkeypatch,
+                                                                                  tiny_disk):
+    """safetensors reports ENOSPC as its own SafetensorError, which used to escape as such."""
+    _, state = tiny_checkpoint(layout="tv")
+    data = pickle_bytes(state, tmp_path)
+    url = server.add("/w/tiny.pth", data)
+    write_registry(tmp_path / "registry", monkeypatch,
+                   entry("x", [url], data, format="torch-pickle", converter="tests.tinytv"))
+    home = tiny_disk / "home"
+    monkeypatch.setenv("MHUB_HOME", str(home))
+    mhub.hub.fetch("tinynet.x", convert=False)  # the source fits; then the disk fills up
+    fill_up(tiny_disk)
+    with pytest.raises(NoSpaceError, match="^no space left on device writing .*MHUB_HOME at a larger disk"):
+        mhub.pull("tinynet.x")
+    assert [p.name for p in (home / "blobs" / "sha256").iterdir()] == [sha256(data)]  # no converted blob
+    assert not (home / "converted").exists() and list((home / "tmp").iterdir()) == []  # nor a partial one
+    assert_cache_intact(home)
 
 
 # -- offline ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections import OrderedDict
 import pytest
 import toy_models
 import torch
-from conftest import run_cli
+from conftest import fill_up, run_cli
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -212,6 +212,20 @@ def test_the_format_comes_from_the_bytes_not_the_suffix(tmp_path):
     (tmp_path / "broken.pth").write_bytes(b"not a pickle at all")
     with pytest.raises(ConversionError, match="broken.pth"):
         read_checkpoint(tmp_path / "broken.pth")
+
+
+def test_disk_full_while_writing_is_one_clear_line_and_leaves_no_file(tmp_path, toy, tiny_disk):
+    """safetensors reports ENOSPC as its own SafetensorError, which used to end `mhub convert` raw."""
+    torch.save(toy_models.trained_upstream_state(), tmp_path / "up.pth")
+    fill_up(tiny_disk)
+    out = tiny_disk / "out.safetensors"
+    result = invoke("convert", str(tmp_path / "up.pth"), "--model", "toynet", "--from", "torchvision", "-o",
+                    str(out), check=False)
+    assert result.exit_code == 1
+    error = result.output.strip().splitlines()[-1]  # after the progress lines, one line says what happened
+    assert error.startswith(f"Error: no space left on device writing {out}.partial (") and \
+        error.endswith("free some space or write the output elsewhere (No space left on device)"), error
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
 
 
 # -- the real architecture: torchvision resnet50 --------------------------------------------------------------

@@ -321,7 +321,11 @@ def convert_state(arch, source_state: Mapping[str, Any], *, source: str | None =
 
 
 def save_converted(path: str | Path, match: Match, *, model: str, source_sha256: str) -> Path:
-    """Write our state dict as safetensors with provenance metadata (model, source sha256, converter, version)."""
+    """Write our state dict as safetensors with provenance metadata (model, source sha256, converter, version).
+
+    Raises:
+        NoSpaceError: the disk filled up; neither ``path`` nor a partial file is left.
+    """
     import mhub
     from mhub.hub.convert import save_safetensors
 
@@ -330,6 +334,6 @@ def save_converted(path: str | Path, match: Match, *, model: str, source_sha256:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")  # never a half-written file under the final name
-    save_safetensors(match.state, tmp, metadata=metadata)
+    save_safetensors(match.state, tmp, metadata=metadata, advice="write the output elsewhere")
     tmp.replace(path)
     return path
