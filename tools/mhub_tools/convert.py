@@ -1,9 +1,10 @@
 """Turn an upstream checkpoint into an mhub safetensors file: a registered key map, else a structural matcher.
 
-Reading is the hub's :func:`mhub.hub.convert.read_checkpoint`: ``.safetensors`` directly; ``.pth`` /
-``.pt`` / ``.bin`` / ``.ckpt`` only through ``torch.load(weights_only=True)``, which refuses any pickle that
-would construct something other than tensors and plain containers (a malicious checkpoint is refused
-before any of its code runs).
+Reading is the hub's :func:`mhub.hub.convert.read_checkpoint`: a safetensors file directly, a torch
+checkpoint (zip or legacy pickle, told apart by the file's first bytes, never its suffix) only through
+``torch.load(weights_only=True)``, which refuses any pickle that would construct something other than
+tensors and plain containers (a malicious checkpoint is refused before any of its code runs, naming the
+global it would have called).
 
 Key maps: family plugins register converters named ``"<source>.<family>"`` (``torchvision.resnet``,
 ``timm.resnet``, ...). A map *fits* when its output has exactly the model's keys and shapes.

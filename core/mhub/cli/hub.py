@@ -17,7 +17,14 @@ from ._output import emit_json, human_size, progress_enabled
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of paths.")
 def pull_command(names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
-    """Fetch, verify and cache weights (NAME or NAME.TAG); print the local path of each."""
+    """Fetch, verify and cache weights (NAME or NAME.TAG); print the local path of each.
+
+    \b
+    An entry giving only an upstream sha256 prefix is a weak check: pulling it warns
+    once, and MHUB_REQUIRE_FULL_HASH=1 refuses it. Each source gets at most MHUB_RETRIES
+    failed attempts; MHUB_MIN_SPEED (bytes/s over MHUB_TIMEOUT seconds) and MHUB_MAX_SIZE
+    (for entries without a size) end a slow or endless download.
+    """
     from ..hub import fetch
 
     progress = progress_enabled(quiet or as_json)
