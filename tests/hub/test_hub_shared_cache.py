@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -214,6 +215,18 @@ def test_stamps_in_a_folder_others_can_write_are_not_trusted(pulled_a, isolated_
     stamps.chmod(0o777)  # any co-user could have written these stamps
     mhub.pull("tinynet.a")
     assert len(hashed) == 1  # so the blob is hashed before use
+
+
+def test_a_cache_without_a_stamp_folder_keeps_its_fast_path(pulled_a, isolated_home, monkeypatch, tmp_path):
+    """A cache the user cannot write (a read-only team cache) gets stamps in the user's own state folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # platformdirs' state folder on Linux
+    hashed = count_hashing(monkeypatch)
+    shutil.rmtree(isolated_home / "verified")
+    (isolated_home / "verified").write_text("not a folder")  # as unusable as a read-only one
+    mhub.pull("tinynet.a")
+    mhub.pull("tinynet.a")
+    assert len(hashed) == 1  # hashed once, as nothing vouched for it yet; then stamped in the user's folder
+    assert [p.name for p in (tmp_path / "state").rglob(sha256(A))] == [sha256(A)]
 
 
 # -- prune racing pulls ----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Layout (every file appears under its final name only once complete, via ``os.rep
       converted/<src hex>/<conv>@v<N>.json a conversion: source digest + converter + version -> blob
       locks/<key>.lock                     one file lock per blob being fetched or converted; its mtime
                                            says when the running holder took it
-      verified/<uid>/<hex>                 this user's verification stamp of a blob (see below)
+      verified/<uid>/<hex>                 this user's verification stamp of a blob (see below; in a cache
+                                           they cannot write, stamps go to their own state directory)
       tmp/                                 partial downloads (``<key>.part``, kept for Range resume),
                                            staging folders and files being written
 
@@ -287,21 +288,27 @@ class Cache:
             pass  # no stamp: the blob is simply hashed again before its next use
 
     def _stamp_dir(self) -> Path | None:
-        """This user's stamp folder; None when it cannot be trusted (a link, another owner, not 0700)."""
+        """This user's stamp folder: ``verified/<uid>`` in the cache, else (a read-only cache, say) one in
+        the user's own state directory; None when neither can be trusted (a link, another owner, not 0700)."""
         user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-        directory = self.root / "verified" / user
         try:
-            self.ensure_dir(directory.parent)
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(directory, 0o700)
-            info = directory.lstat()
+            shared = self.root / "verified" / user
+            self.ensure_dir(shared.parent)
+            if _private_folder(shared):
+                return shared
         except (OSError, IntegrityError):
+            pass
+        import hashlib
+
+        import platformdirs
+
+        key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:32]
+        own = Path(platformdirs.user_state_dir("mhub")) / "verified" / key
+        try:
+            own.parent.mkdir(parents=True, exist_ok=True)
+            return own if _private_folder(own) else None
+        except OSError:
             return None
-        if not stat.S_ISDIR(info.st_mode):
-            return None
-        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
-            return None
-        return directory
 
     def name_points_at(self, name: str, filename: str, digest: str) -> bool:
         """True when ``names/<name>/<filename>`` leads to blob ``digest`` (as a link or a hard link)."""
@@ -526,6 +533,17 @@ class Cache:
     def _lock_free(self, key: str) -> bool:
         with self._try_lock(key) as free:
             return free
+
+
+def _private_folder(directory: Path) -> bool:
+    """Create ``directory`` (mode 0700) if absent; True when it is a real folder only its owner, this
+    user, can write (so the stamps in it are this user's own)."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, 0o700)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        return False
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def _layout_error(path: Path) -> IntegrityError:

@@ -71,8 +71,8 @@ def write_mirror(directory: str | os.PathLike, names: list[str] | tuple[str, ...
             records.append({"name": spec.name, "sha256": digest, "size": size,
                             "filename": ref.get("filename", "")})
     else:
-        records = [{k: ref[k] for k in ("name", "sha256", "size", "filename")} for ref in cache.refs()
-                   if cache.has_blob(ref["sha256"], ref.get("size"))]
+        records = [{k: ref.get(k) for k in ("name", "sha256", "size", "filename")} for ref in cache.refs()
+                   if isinstance(ref.get("size"), int) and cache.verified_blob(ref["sha256"], ref["size"])]
     for record in records:
         _place(cache.blob_path(record["sha256"]), root / "blobs" / "sha256" / record["sha256"], record["size"])
         target = root / "names" / f"{record['name']}.json"
