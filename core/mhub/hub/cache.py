@@ -140,11 +140,15 @@ class Cache:
 
     def check_no_links(self, path: Path) -> None:
         """Raise :class:`IntegrityError` when a folder between the root and ``path`` (included) is a link."""
-        current = self.root
-        for part in path.relative_to(self.root).parts:
-            current = current / part
-            if current.is_symlink() or current.exists() and not current.is_dir():
-                raise _layout_error(current)
+        current = str(self.root)
+        for part in path.relative_to(self.root).parts:  # (strings: this runs on every cache hit)
+            current = os.path.join(current, part)
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                return
+            if not stat.S_ISDIR(mode):
+                raise _layout_error(Path(current))
 
     def lock(self, key: str):
         """The inter-process lock guarding blob ``key`` (filelock: flock on POSIX, freed if we die)."""
@@ -293,7 +297,8 @@ class Cache:
         user = str(os.getuid()) if hasattr(os, "getuid") else "user"
         try:
             shared = self.root / "verified" / user
-            self.ensure_dir(shared.parent)
+            self.check_no_links(shared.parent)
+            shared.parent.mkdir(exist_ok=True)
             if _private_folder(shared):
                 return shared
         except (OSError, IntegrityError):
@@ -538,9 +543,12 @@ class Cache:
 def _private_folder(directory: Path) -> bool:
     """Create ``directory`` (mode 0700) if absent; True when it is a real folder only its owner, this
     user, can write (so the stamps in it are this user's own)."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(directory, 0o700)
-    info = directory.lstat()
+    try:
+        info = directory.lstat()
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+        info = directory.lstat()
     if not stat.S_ISDIR(info.st_mode):
         return False
     return not hasattr(os, "getuid") or info.st_uid == os.getuid() and not info.st_mode & 0o077
