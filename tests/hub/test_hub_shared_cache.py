@@ -260,7 +260,8 @@ def test_prune_during_a_pull_spares_the_blob_the_pull_is_recording(server, tmp_p
         return call
 
     if kind == "conversion":  # paused between the converted blob and its record
-        monkeypatch.setattr(Cache, "write_json", pausing(Cache.write_json, lambda _, path, __: "converted" in path.parts))
+        in_converted = lambda _, path, __: "converted" in path.parts  # noqa: E731
+        monkeypatch.setattr(Cache, "write_json", pausing(Cache.write_json, in_converted))
     else:  # paused between the downloaded blob and its name's record
         monkeypatch.setattr(client, "_record", pausing(client._record))
     outcome: dict[str, object] = {}

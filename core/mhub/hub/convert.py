@@ -192,7 +192,8 @@ def _refusal(error: Exception, path: Path) -> str:
     foreign = [name for name in pickle_globals(path) if name.split(".")[0] not in TRUSTED_MODULES]
     if blocked is None or "." not in blocked or blocked.split(".")[0] in TRUSTED_MODULES:
         # torch named a builtin without its module, or one of its own globals: the pickle knows better
-        blocked = next((g for g in foreign if blocked and g.endswith(f".{blocked}")), foreign[0] if foreign else blocked)
+        named = [g for g in foreign if blocked and g.endswith(f".{blocked}")]
+        blocked = (named or foreign or [blocked])[0]
     if blocked is None:
         return "torch.load(weights_only=True) refused it"
     module, _, function = blocked.rpartition(".")

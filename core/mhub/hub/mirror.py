@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from .._errors import MhubError
 from .._specs import WeightSpec
-from .cache import Cache
-
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
+from .cache import HEX64, Cache
 
 
 def blob_url(endpoint: str, digest: str) -> str:
@@ -47,7 +44,7 @@ def mirror_location(endpoint: str, spec: WeightSpec) -> str | None:
     except (MhubError, ValueError, OSError):
         return None
     digest = data.get("sha256") if isinstance(data, dict) else None
-    if isinstance(digest, str) and HEX64.match(digest) and digest.startswith(spec.sha256_prefix or ""):
+    if isinstance(digest, str) and HEX64.fullmatch(digest) and digest.startswith(spec.sha256_prefix or ""):
         return digest
     return None
 
