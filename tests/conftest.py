@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,26 @@ def randomise_batchnorm(model, seed: int = 0):
                     module.weight.uniform_(0.5, 1.5, generator=generator)
                     module.bias.uniform_(-0.2, 0.2, generator=generator)
     return model.eval()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MiB tmpfs to fill up (needs root and mount permission; skipped otherwise)."""
+    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up for real: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def fill_up(disk: Path) -> None:
+    """Fill ``disk`` with one file until no byte is free (creating empty files still works)."""
+    import shutil
+
+    with open(disk / "filler", "wb") as handle:
+        handle.write(bytes(shutil.disk_usage(disk).free))

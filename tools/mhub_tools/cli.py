@@ -31,7 +31,8 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Input size of the (meta-device) forward pass that orders the model's tensors.")
 def convert_command(src: Path, name: str, source: str | None, output: Path, num_classes: int | None,
                     in_chans: int | None, input_size: int) -> None:
-    """Convert checkpoint SRC (.pth/.pt/.bin read with weights_only=True, or .safetensors) to mhub's layout.
+    """Convert checkpoint SRC (a torch checkpoint, read with weights_only=True, or a safetensors file; told
+    apart by their first bytes, not the file's suffix) to mhub's layout.
 
     A registered key map is used when one fits; otherwise a structural matcher pairs tensors by the model's
     forward order and shape, prints the mapping, and refuses ambiguity. The output carries metadata: model,

@@ -94,13 +94,20 @@ def registry_problems(directory: str | Path) -> list[str]:
 
 
 def file_metadata(path: Path) -> dict[str, str]:
-    """The provenance metadata ``mhub convert`` stored in a safetensors header (empty otherwise)."""
-    if path.suffix.lower() != ".safetensors":
-        return {}
-    from safetensors import safe_open
+    """The provenance metadata ``mhub convert`` stored in a safetensors header (empty for a pickle).
 
-    with safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
+    Raises:
+        ConversionError: the file is neither format, or a malformed safetensors file.
+    """
+    if checkpoint_format(path) != "safetensors":
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as error:
+        raise ConversionError(f"{path}: not a readable safetensors file: {str(error).strip()}") from None
 
 
 def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], license: str,

@@ -51,11 +51,16 @@ def load_pretrained(arch: ArchSpec, weights: WeightSpec, num_classes: int | None
 
 def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, num_classes: int | None = None,
                    in_chans: int = 3, **kwargs: Any):
-    """Build ``arch`` on the meta device and assign the tensors of the safetensors file ``path``."""
+    """Build ``arch`` on the meta device and assign the tensors of the safetensors file ``path``.
+
+    Raises:
+        ConversionError: the file is not readable safetensors (even one matching its manifest's hash), or
+            its tensors do not fit the model.
+    """
     import torch
-    from safetensors import safe_open
 
     from .._factory import build
+    from .convert import read_safetensors
 
     if weights is not None:
         kwargs = {**weights.model_args, **kwargs}
@@ -64,8 +69,7 @@ def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, n
     first_conv = (weights.first_conv if weights is not None else None) or arch.first_conv
     label = weights.name if weights is not None else arch.name
 
-    with safe_open(str(path), framework="pt", device="cpu") as handle:
-        state = {key: handle.get_tensor(key) for key in handle.keys()}  # views of one private mmap
+    state = dict(read_safetensors(path, f"{label}: {path}"))  # views of one private mmap
     if file_classes is None:
         file_classes = _head_outputs(state, head)
     if num_classes is None:
