@@ -56,6 +56,16 @@ FAMILIES = {
         "converters": {"torchvision": "torchvision.efficientnet", "timm": "timm.efficientnet"},
         "converter_overrides": {},
     },
+    "inception": {
+        "models": ["inception_v3", "inception_v4", "inception_resnet_v2", "legacy_xception", "xception*"],
+        "rename": {"legacy_xception": "xception"},  # our xception is Chollet's, timm's legacy (Cadene) port
+        "converters": {"torchvision": "torchvision.inception", "timm": "timm.inception"},
+        "converter_overrides": {},
+        # torchvision's Inception v3 weights expect inputs in [-1, 1] and take ImageNet-normalised images
+        # through transform_input, which torchvision switches on whenever it loads them.
+        "model_args": {"inception_v3": lambda item: {"transform_input": True} if item["source"] == "torchvision"
+                       else {}},
+    },
 }
 
 

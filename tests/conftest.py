@@ -63,3 +63,26 @@ def randomise_batchnorm(model, seed: int = 0):
                     module.weight.uniform_(0.5, 1.5, generator=generator)
                     module.bias.uniform_(-0.2, 0.2, generator=generator)
     return model.eval()
+
+
+def randomised_model(factory, *args, seed: int = 0, **kwargs):
+    """``factory(*args, **kwargs)`` (an upstream model) built without its own initialisation, then given random
+    values: BatchNorm as :func:`randomise_batchnorm`, convolution and linear weights normal with std
+    ``fan_in ** -0.5`` (activations keep an O(1) scale through deep networks, where upstream initialisations
+    with randomised statistics reach 1e13) and biases uniform in [-0.1, 0.1]. Returns it in eval mode."""
+    import torch
+    from torch import nn
+
+    with torch.device("meta"):
+        model = factory(*args, **kwargs)
+    model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            tensor.zero_()  # num_batches_tracked, and anything the loops below do not fill
+        for layer in model.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                layer.weight.normal_(0, layer.weight[0].numel() ** -0.5, generator=generator)
+                if layer.bias is not None:
+                    layer.bias.uniform_(-0.1, 0.1, generator=generator)
+    return randomise_batchnorm(model, seed)

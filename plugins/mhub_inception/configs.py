@@ -33,7 +33,8 @@ INCEPTION_V3 = (
      ("inception_5x5", 288, 1, dict(pool_chs=64)),
      ("inception_5x5", 288, 1, dict(pool_chs=64))),
     (("reduction_a", 768, 2, dict(k=64, l=96, m=96, n=384)),
-     *(("inception_7x7", 768, 1, dict(widths=(192, (c, c, 192), (c, c, c, c, 192), 192))) for c in (128, 160, 160, 192))),
+     *(("inception_7x7", 768, 1, dict(widths=(192, (c, c, 192), (c, c, c, c, 192), 192)))
+       for c in (128, 160, 160, 192))),
     (("reduction_b", 1280, 2, dict(widths=((192, 320), (192, 192, 192, 192)))),
      ("inception_v3_e", 2048, 1, {}),
      ("inception_v3_e", 2048, 1, {})),
@@ -44,7 +45,8 @@ _V4_B = dict(widths=(384, (192, 224, 256), (192, 192, 224, 224, 256), 128), coun
 INCEPTION_V4 = (
     (("inception_3x3", 384, 1, {}),) * 4,
     (("reduction_a", 1024, 2, dict(k=192, l=224, m=256, n=384)), *(("inception_7x7", 1024, 1, _V4_B),) * 7),
-    (("reduction_b", 1536, 2, dict(widths=((192, 192), (256, 256, 320, 320)))), *(("inception_v4_c", 1536, 1, {}),) * 3),
+    (("reduction_b", 1536, 2, dict(widths=((192, 192), (256, 256, 320, 320)))),
+     *(("inception_v4_c", 1536, 1, {}),) * 3),
 )
 
 # Inception-ResNet-v2 (paper Figures 16-19, Table 1; timm inception_resnet_v2 = TF-slim's layout): the stem's
@@ -96,17 +98,17 @@ _TORCH_BN = dict(eps=1e-5, momentum=0.1)
 # num_params is torchvision's published count where torchvision has the model: 27,161,264 for inception_v3
 # includes the auxiliary classifier (3,326,696 parameters), which our default build leaves out.
 ARCHS: dict[str, tuple[str, dict, str, str, int | None]] = {
-    "inception_v3": ("inception_v3", _TF_BN, V3_PAPER, "torchvision inception.py / timm inception_v3.py", 23834568),
-    "inception_v4": ("inception_v4", _TF_BN, V4_PAPER, "timm inception_v4.py", None),
-    "inception_resnet_v2": ("inception_resnet_v2", _TF_BN, V4_PAPER, "timm inception_resnet_v2.py", None),
-    "xception": ("xception", _TORCH_BN, XCEPTION_PAPER, "timm xception.py (legacy_xception, Cadene's port)", None),
-    "xception41": ("xception_aligned", dict(config="41", **_TF_BN), ALIGNED_PAPER, "timm xception_aligned.py", None),
-    "xception65": ("xception_aligned", dict(config="65", **_TF_BN), ALIGNED_PAPER, "timm xception_aligned.py", None),
-    "xception71": ("xception_aligned", dict(config="71", **_TF_BN), ALIGNED_PAPER, "timm xception_aligned.py", None),
-    "xception41p": ("xception_aligned", dict(config="41p", **_TORCH_BN), ALIGNED_PAPER, "timm xception_aligned.py",
-                    None),
-    "xception65p": ("xception_aligned", dict(config="65p", **_TF_BN), ALIGNED_PAPER, "timm xception_aligned.py",
-                    None),
+    "inception_v3": ("inception_v3", _TF_BN, V3_PAPER, "torchvision inception_v3 (timm's has the same layout)",
+                     23834568),
+    "inception_v4": ("inception_v4", _TF_BN, V4_PAPER, "timm inception_v4", None),
+    "inception_resnet_v2": ("inception_resnet_v2", _TF_BN, V4_PAPER, "timm inception_resnet_v2", None),
+    "xception": ("xception", _TORCH_BN, XCEPTION_PAPER, "timm legacy_xception, Cadene's port", None),
+    "xception41": ("xception_aligned", dict(config="41", **_TF_BN), ALIGNED_PAPER, "timm xception41", None),
+    "xception65": ("xception_aligned", dict(config="65", **_TF_BN), ALIGNED_PAPER, "timm xception65", None),
+    "xception71": ("xception_aligned", dict(config="71", **_TF_BN), ALIGNED_PAPER, "timm xception71", None),
+    # timm builds xception41p with PyTorch's BatchNorm defaults, xception65p with TensorFlow's epsilon
+    "xception41p": ("xception_aligned", dict(config="41p", **_TORCH_BN), ALIGNED_PAPER, "timm xception41p", None),
+    "xception65p": ("xception_aligned", dict(config="65p", **_TF_BN), ALIGNED_PAPER, "timm xception65p", None),
 }
 
 FIRST_CONV = {"inception": "backbone.stem.conv1a.conv", "xception": "backbone.stem.conv1.conv"}

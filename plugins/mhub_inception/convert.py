@@ -214,9 +214,10 @@ def _legacy_xception_map(state_dict: Mapping[str, Any]) -> Callable[[str], str |
         indices.sort()
     tail = "backbone.exit.1.stack"  # Chollet's two exit convolutions, our last exit block
     fixed = {"conv1.weight": "backbone.stem.conv1.conv.weight", "conv2.weight": "backbone.stem.conv2.conv.weight",
-             "conv3.conv1.weight": f"{tail}.conv1.dw.conv.weight", "conv3.pointwise.weight": f"{tail}.conv1.pw.conv.weight",
-             "conv4.conv1.weight": f"{tail}.conv2.dw.conv.weight", "conv4.pointwise.weight": f"{tail}.conv2.pw.conv.weight",
              "fc.weight": "classifier.fc.weight", "fc.bias": "classifier.fc.bias"}
+    for number, conv in (("3", "conv1"), ("4", "conv2")):
+        fixed[f"conv{number}.conv1.weight"] = f"{tail}.{conv}.dw.conv.weight"
+        fixed[f"conv{number}.pointwise.weight"] = f"{tail}.{conv}.pw.conv.weight"
     norms = {"bn1": "backbone.stem.conv1.norm", "bn2": "backbone.stem.conv2.norm", "bn3": f"{tail}.conv1.pw.norm",
              "bn4": f"{tail}.conv2.pw.norm"}
 
