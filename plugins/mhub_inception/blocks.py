@@ -5,8 +5,8 @@ paper's figures from left to right), each an ``nn.Sequential`` of convolution un
 ``conv``, ``norm``, ``act``) and pools; a branch that forks ends in a nested ``ConcatBranches``. Branches are
 written as layer specs (:func:`branch`), so each block reads like its figure.
 
-Block functions take the input width and ``conv``, the model's :class:`Units`: every convolution unit of a model
-shares its activation and BatchNorm constants.
+Block functions take the input width and ``conv``, the model's :class:`ConvUnits`: every convolution unit of a
+model shares its activation and BatchNorm constants.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class InceptionConfigError(MhubError, ValueError):
 
 
 @dataclass(frozen=True)
-class Units:
+class ConvUnits:
     """A model's convolution units: ``basic_conv_bn`` without bias, with the model's activation and BatchNorm.
 
     Attributes:
@@ -57,7 +57,7 @@ class Units:
 
 
 # -- Inception modules ----------------------------------------------------------------------------------
-def branch(conv: Units, in_chs: int, *layers: Any) -> nn.Sequential:
+def branch(conv: ConvUnits, in_chs: int, *layers: Any) -> nn.Sequential:
     """One branch of an Inception module, from layer specs in order.
 
     Args:
@@ -84,7 +84,7 @@ def branch(conv: Units, in_chs: int, *layers: Any) -> nn.Sequential:
     return nn.Sequential(*modules)
 
 
-def _unit(conv: Units, in_chs: int, spec: tuple) -> nn.Module:
+def _unit(conv: ConvUnits, in_chs: int, spec: tuple) -> nn.Module:
     kernel, out_chs, stride, padding = spec if len(spec) == 4 else (*spec, 1, None)
     return conv(kernel, in_chs, out_chs, stride=stride, padding=padding)
 
@@ -99,7 +99,7 @@ def _avg_pool(count_include_pad: bool) -> nn.AvgPool2d:
     return nn.AvgPool2d(3, 1, 1, count_include_pad=count_include_pad)
 
 
-def inception_5x5(in_chs: int, *, conv: Units, pool_chs: int, branch0_chs: int = 64,
+def inception_5x5(in_chs: int, *, conv: ConvUnits, pool_chs: int, branch0_chs: int = 64,
                   count_include_pad: bool = True) -> ConcatBranches:
     """35x35 module with a 5x5 branch: 1x1 | 1x1-5x5 | 1x1-3x3-3x3 | avg-pool-1x1.
 
@@ -114,7 +114,7 @@ def inception_5x5(in_chs: int, *, conv: Units, pool_chs: int, branch0_chs: int =
     )
 
 
-def inception_3x3(in_chs: int, *, conv: Units, count_include_pad: bool = False) -> ConcatBranches:
+def inception_3x3(in_chs: int, *, conv: ConvUnits, count_include_pad: bool = False) -> ConcatBranches:
     """Inception-v4's Inception-A (Figure 4): 1x1 | 1x1-3x3 | 1x1-3x3-3x3 | avg-pool-1x1, 96 channels each."""
     return inception_module(
         branch(conv, in_chs, (1, 96)),
@@ -124,7 +124,7 @@ def inception_3x3(in_chs: int, *, conv: Units, count_include_pad: bool = False) 
     )
 
 
-def inception_7x7(in_chs: int, *, conv: Units, widths: Sequence, count_include_pad: bool = True,
+def inception_7x7(in_chs: int, *, conv: ConvUnits, widths: Sequence, count_include_pad: bool = True,
                   ) -> ConcatBranches:
     """17x17 module with 7x7 convolutions factorised into 1x7 and 7x1.
 
@@ -143,7 +143,7 @@ def inception_7x7(in_chs: int, *, conv: Units, widths: Sequence, count_include_p
     )
 
 
-def inception_v3_e(in_chs: int, *, conv: Units, count_include_pad: bool = True) -> ConcatBranches:
+def inception_v3_e(in_chs: int, *, conv: ConvUnits, count_include_pad: bool = True) -> ConcatBranches:
     """Inception v3's 8x8 module with expanded filter banks (Figure 7; torchvision ``InceptionE``).
 
     1x1 | 1x1-(1x3, 3x1) | 1x1-3x3-(1x3, 3x1) | avg-pool-1x1: 320 + 768 + 768 + 192 channels.
@@ -156,7 +156,7 @@ def inception_v3_e(in_chs: int, *, conv: Units, count_include_pad: bool = True) 
     )
 
 
-def inception_v4_c(in_chs: int, *, conv: Units, count_include_pad: bool = False) -> ConcatBranches:
+def inception_v4_c(in_chs: int, *, conv: ConvUnits, count_include_pad: bool = False) -> ConcatBranches:
     """Inception-v4's Inception-C (Figure 6): 1x1 | 1x1-(1x3, 3x1) | 1x1-3x1-1x3-(1x3, 3x1) | avg-pool-1x1."""
     return inception_module(
         branch(conv, in_chs, (1, 256)),
@@ -166,7 +166,7 @@ def inception_v4_c(in_chs: int, *, conv: Units, count_include_pad: bool = False)
     )
 
 
-def reduction_a(in_chs: int, *, conv: Units, k: int, l: int, m: int, n: int) -> ConcatBranches:  # noqa: E741
+def reduction_a(in_chs: int, *, conv: ConvUnits, k: int, l: int, m: int, n: int) -> ConcatBranches:  # noqa: E741
     """35x35 to 17x17 reduction (Inception-v4 Figure 7): 3x3/2 n | 1x1 k-3x3 l-3x3/2 m | max-pool/2.
 
     Table 1 of the paper gives ``(k, l, m, n)``: (192, 224, 256, 384) for Inception-v4, (256, 256, 384, 384) for
@@ -179,7 +179,7 @@ def reduction_a(in_chs: int, *, conv: Units, k: int, l: int, m: int, n: int) -> 
     )
 
 
-def reduction_b(in_chs: int, *, conv: Units, widths: Sequence) -> ConcatBranches:
+def reduction_b(in_chs: int, *, conv: ConvUnits, widths: Sequence) -> ConcatBranches:
     """17x17 to 8x8 reduction: 1x1-3x3/2 | 1x1-1x7-7x1-3x3/2 | max-pool/2.
 
     Inception-v4's Reduction-B (Figure 8) and Inception v3's Mixed_7a (torchvision ``InceptionD``).
@@ -198,16 +198,16 @@ def reduction_b(in_chs: int, *, conv: Units, widths: Sequence) -> ConcatBranches
 class ScaledResidual(nn.Module):
     """Inception-ResNet's residual unit: ``act(x + scale * proj(branches(x)))``.
 
-    ``proj`` is a 1x1 convolution with bias and no norm that restores the input width (the paper's
+    ``proj`` is a 1x1 convolution with bias and no norm that restores the input width ``chs`` (the paper's
     "1x1 Conv (Linear)"); ``scale`` damps the residual (Section 3.3 of the paper).
     """
 
-    def __init__(self, branches: nn.Module, branches_chs: int, out_chs: int, *, scale: float = 1.0,
+    def __init__(self, branches: nn.Module, chs: int, *, scale: float = 1.0,
                  act_layer: Callable[[], nn.Module] | None = nn.ReLU):
         super().__init__()
         self.scale = scale
         self.branches = branches
-        self.proj = nn.Conv2d(branches_chs, out_chs, 1)
+        self.proj = nn.Conv2d(geometry(branches, chs)[0], chs, 1)
         self.act = act_layer() if act_layer is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -217,35 +217,35 @@ class ScaledResidual(nn.Module):
         return f"scale={self.scale}"
 
 
-def inception_resnet_a(in_chs: int, *, conv: Units, scale: float = 0.17, act: bool = True) -> ScaledResidual:
+def inception_resnet_a(in_chs: int, *, conv: ConvUnits, scale: float = 0.17, act: bool = True) -> ScaledResidual:
     """Inception-ResNet-v2's 35x35 residual block (Figure 16; TF-slim ``block35``): 1x1 | 1x1-3x3 | 1x1-3x3-3x3."""
     branches = inception_module(
         branch(conv, in_chs, (1, 32)),
         branch(conv, in_chs, (1, 32), (3, 32)),
         branch(conv, in_chs, (1, 32), (3, 48), (3, 64)),
     )
-    return ScaledResidual(branches, 128, in_chs, scale=scale, act_layer=conv.act_layer if act else None)
+    return ScaledResidual(branches, in_chs, scale=scale, act_layer=conv.act_layer if act else None)
 
 
-def inception_resnet_b(in_chs: int, *, conv: Units, scale: float = 0.10, act: bool = True) -> ScaledResidual:
+def inception_resnet_b(in_chs: int, *, conv: ConvUnits, scale: float = 0.10, act: bool = True) -> ScaledResidual:
     """Inception-ResNet-v2's 17x17 residual block (Figure 17; TF-slim ``block17``): 1x1 | 1x1-1x7-7x1."""
     branches = inception_module(
         branch(conv, in_chs, (1, 192)),
         branch(conv, in_chs, (1, 128), ((1, 7), 160), ((7, 1), 192)),
     )
-    return ScaledResidual(branches, 384, in_chs, scale=scale, act_layer=conv.act_layer if act else None)
+    return ScaledResidual(branches, in_chs, scale=scale, act_layer=conv.act_layer if act else None)
 
 
-def inception_resnet_c(in_chs: int, *, conv: Units, scale: float = 0.20, act: bool = True) -> ScaledResidual:
+def inception_resnet_c(in_chs: int, *, conv: ConvUnits, scale: float = 0.20, act: bool = True) -> ScaledResidual:
     """Inception-ResNet-v2's 8x8 residual block (Figure 19; TF-slim ``block8``): 1x1 | 1x1-1x3-3x1."""
     branches = inception_module(
         branch(conv, in_chs, (1, 192)),
         branch(conv, in_chs, (1, 192), ((1, 3), 224), ((3, 1), 256)),
     )
-    return ScaledResidual(branches, 448, in_chs, scale=scale, act_layer=conv.act_layer if act else None)
+    return ScaledResidual(branches, in_chs, scale=scale, act_layer=conv.act_layer if act else None)
 
 
-def reduction_resnet_b(in_chs: int, *, conv: Units) -> ConcatBranches:
+def reduction_resnet_b(in_chs: int, *, conv: ConvUnits) -> ConcatBranches:
     """Inception-ResNet-v2's 17x17 to 8x8 reduction (Figure 18; TF-slim ``mixed_7a``).
 
     1x1-3x3/2 | 1x1-3x3/2 | 1x1-3x3-3x3/2 | max-pool/2.
@@ -330,7 +330,7 @@ class XceptionBlock(nn.Module):
         return self.drop_path(out) + self.shortcut(x)
 
 
-def separable_conv(conv: Units, in_chs: int, out_chs: int, *, stride: int = 1, dw_norm: bool = True,
+def separable_conv(conv: ConvUnits, in_chs: int, out_chs: int, *, stride: int = 1, dw_norm: bool = True,
                    act: bool = False, padding=None) -> nn.Sequential:
     """Depthwise 3x3 (``dw``) then pointwise 1x1 (``pw``) convolution units.
 
@@ -347,7 +347,7 @@ def separable_conv(conv: Units, in_chs: int, out_chs: int, *, stride: int = 1, d
     ))
 
 
-def xception_block(in_chs: int, out_chs: int, stride: int = 1, *, conv: Units, widths: Sequence[int] | None = None,
+def xception_block(in_chs: int, out_chs: int, stride: int = 1, *, conv: ConvUnits, widths: Sequence[int] | None = None,
                    first_act: bool = True, inner_act: bool = False,
                    skip: bool = True, pool_stride: bool = False, dw_norm: bool = True, padding=None,
                    drop_path_rate: float = 0.0) -> XceptionBlock:
@@ -388,7 +388,7 @@ def xception_block(in_chs: int, out_chs: int, stride: int = 1, *, conv: Units, w
     return XceptionBlock(nn.Sequential(OrderedDict(layers)), shortcut, drop_path_rate=drop_path_rate)
 
 
-def preact_xception_block(in_chs: int, out_chs: int, stride: int = 1, *, conv: Units,
+def preact_xception_block(in_chs: int, out_chs: int, stride: int = 1, *, conv: ConvUnits,
                           widths: Sequence[int] | None = None, skip: bool = True, padding=None,
                           drop_path_rate: float = 0.0) -> XceptionBlock:
     """A pre-activation aligned Xception block (timm ``xception41p``/``xception65p``).

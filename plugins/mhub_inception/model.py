@@ -43,7 +43,7 @@ from . import configs
 from .blocks import (
     VALID,
     InceptionConfigError,
-    Units,
+    ConvUnits,
     branch,
     inception_module,
     preact_xception_block,
@@ -55,7 +55,7 @@ LayerFactory = Callable[..., nn.Module]
 
 
 # -- bodies from tables ------------------------------------------------------------------------------------
-def inception_body(table: Sequence[Sequence[tuple]], in_chs: int, conv: Units) -> tuple[nn.Sequential, int]:
+def inception_body(table: Sequence[Sequence[tuple]], in_chs: int, conv: ConvUnits) -> tuple[nn.Sequential, int]:
     """Stages of Inception blocks from a table of ``(block, out_chs, stride, options)`` rows.
 
     Returns:
@@ -100,12 +100,12 @@ def xception_flows(table: Sequence[Sequence[tuple]], in_chs: int, block_fn: Laye
 
 
 # -- stems -----------------------------------------------------------------------------------------------
-def _first_convs(conv: Units, in_chans: int) -> list[tuple[str, nn.Module]]:
+def _first_convs(conv: ConvUnits, in_chans: int) -> list[tuple[str, nn.Module]]:
     return [("conv1a", conv(3, in_chans, 32, stride=2, padding=VALID)), ("conv2a", conv(3, 32, 32, padding=VALID)),
             ("conv2b", conv(3, 32, 64))]
 
 
-def inception_v3_stem(conv: Units, in_chans: int = 3) -> tuple[nn.Sequential, int]:
+def inception_v3_stem(conv: ConvUnits, in_chans: int = 3) -> tuple[nn.Sequential, int]:
     """Inception v3's stem (also Inception-ResNet-v2's): three 3x3 convs, max-pool, 1x1, 3x3, max-pool: 192 chs."""
     layers = _first_convs(conv, in_chans) + [
         ("pool3a", nn.MaxPool2d(3, 2)), ("conv3b", conv(1, 64, 80)), ("conv4a", conv(3, 80, 192, padding=VALID)),
@@ -114,7 +114,7 @@ def inception_v3_stem(conv: Units, in_chans: int = 3) -> tuple[nn.Sequential, in
     return nn.Sequential(OrderedDict(layers)), 192
 
 
-def inception_v4_stem(conv: Units, in_chans: int = 3) -> tuple[nn.Sequential, int]:
+def inception_v4_stem(conv: ConvUnits, in_chans: int = 3) -> tuple[nn.Sequential, int]:
     """Inception-v4's stem (Figure 3): three 3x3 convs, then three mixed modules: 384 channels."""
     layers = _first_convs(conv, in_chans) + [
         ("mixed3a", inception_module(branch(conv, 64, nn.MaxPool2d(3, 2)), branch(conv, 64, (3, 96, 2, VALID)))),
@@ -152,7 +152,7 @@ class AuxClassifierModel(BackboneClassifier):
         return self.classifier(x), aux
 
 
-def inception_aux(conv: Units, in_chs: int, num_classes: int) -> nn.Sequential:
+def inception_aux(conv: ConvUnits, in_chs: int, num_classes: int) -> nn.Sequential:
     """Inception v3's auxiliary head on the 17x17 grid: 5x5/3 average pool, 1x1 128, 5x5 768, classifier."""
     return nn.Sequential(OrderedDict(
         pool=nn.AvgPool2d(5, 3), conv0=conv(1, in_chs, 128), conv1=conv(5, 128, 768, padding=VALID),
@@ -187,7 +187,7 @@ def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool
     if transform_input and in_chans != 3:
         raise InceptionConfigError(f"transform_input maps ImageNet-normalised RGB inputs and needs in_chans=3, got "
                                    f"{in_chans}; pass transform_input=False")
-    conv = Units(act_layer, eps, momentum)
+    conv = ConvUnits(act_layer, eps, momentum)
     stem, stem_chs = inception_v3_stem(conv, in_chans)
     if transform_input:
         stem = nn.Sequential(OrderedDict([("renormalize", Renormalize()), *stem.named_children()]))
@@ -208,7 +208,7 @@ def inception_v4(*, num_classes: int = 1000, in_chans: int = 3, stages: Sequence
                  dropout: float | None = None, pool: str = "avg", act_layer: LayerFactory = nn.ReLU,
                  eps: float = 1e-3, momentum: float = 0.1) -> BackboneClassifier:
     """Inception-v4 (timm's layout and constants); arguments as :func:`inception_v3`."""
-    conv = Units(act_layer, eps, momentum)
+    conv = ConvUnits(act_layer, eps, momentum)
     stem, stem_chs = inception_v4_stem(conv, in_chans)
     body, out_chs = inception_body(stages, stem_chs, conv)
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=body))
@@ -225,7 +225,7 @@ def inception_resnet_v2(*, num_classes: int = 1000, in_chans: int = 3,
         head_chs: width of the 1x1 conv unit after the last stage (``backbone.head``).
         Others as :func:`inception_v3`.
     """
-    conv = Units(act_layer, eps, momentum)
+    conv = ConvUnits(act_layer, eps, momentum)
     stem, stem_chs = inception_v3_stem(conv, in_chans)
     body, out_chs = inception_body(stages, stem_chs, conv)
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=body, head=conv(1, out_chs, head_chs)))
@@ -241,7 +241,7 @@ def xception(*, num_classes: int = 1000, in_chans: int = 3, flows: Sequence = co
     with max-pool downsampling and no norm after the depthwise convolutions. Arguments as :func:`inception_v3`;
     ``flows`` is the body table.
     """
-    conv = Units(act_layer, eps, momentum)
+    conv = ConvUnits(act_layer, eps, momentum)
     stem = nn.Sequential(OrderedDict(conv1=conv(3, in_chans, 32, stride=2, padding=VALID),
                                      conv2=conv(3, 32, 64, padding=VALID)))
     body, out_chs = xception_flows(flows, 64, partial(xception_block, conv=conv, pool_stride=True, dw_norm=False))
@@ -275,7 +275,7 @@ def xception_aligned(config: str = "41", *, num_classes: int = 1000, in_chans: i
         raise InceptionConfigError(f"no aligned Xception config {config!r}; valid: "
                                    f"{', '.join(configs.XCEPTION_ALIGNED)}")
     preact = config.endswith("p") if preact is None else preact
-    conv = Units(act_layer, eps, momentum)
+    conv = ConvUnits(act_layer, eps, momentum)
     stem = nn.Sequential(OrderedDict(conv1=conv(3, in_chans, 32, stride=2),
                                      conv2=conv(3, 32, 64, False, norm_layer=None) if preact else conv(3, 32, 64)))
     block = preact_xception_block if preact else xception_block

@@ -20,9 +20,7 @@ def register_models(register):
 
 @hookimpl
 def register_weights(register):
-    path = mhub_registry.manifest(FAMILY)
-    if path.exists():
-        register(path)
+    register(mhub_registry.manifest(FAMILY))
 
 
 @hookimpl

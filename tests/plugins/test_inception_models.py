@@ -152,6 +152,17 @@ def test_auxiliary_classifier_runs_in_training_only():
         assert not hasattr(build("inception_v3"), "aux")
 
 
+def test_aligned_xception_options():
+    with torch.device("meta"):
+        same = build("xception41", padding="same", drop_path_rate=0.2)
+        assert same(torch.empty(1, 3, 299, 299)).shape == (1, 1000)
+    strided = same.backbone.exit[0].stack.conv3.dw.conv
+    assert isinstance(strided, mhub.layers.Conv2dSame) and strided.stride == (2, 2)  # TensorFlow's SAME padding
+    rates = [block.drop_path.p for flow in ("entry", "middle", "exit") for block in getattr(same.backbone, flow)
+             if isinstance(block.drop_path, mhub.layers.StochasticDepth)]
+    assert rates[-1] == pytest.approx(0.2 * 11 / 12) and rates == sorted(rates)  # linear; the last block has no skip
+
+
 def test_high_level_constructors():
     with torch.device("meta"):
         assert count(model.Inceptionv4(num_classes=10)) == count(build("inception_v4", num_classes=10))
