@@ -57,10 +57,17 @@ def assert_close_to(out: torch.Tensor, ref: torch.Tensor) -> None:
 
 
 # -- parameter counts ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ARCHS)
-def test_parameter_count_equals_timm(name):
+@pytest.fixture(scope="module", params=ARCHS)
+def meta_pair(request):
+    """``(name, timm model, our model)``, both on the meta device: structure without values."""
+    name = request.param
     with torch.device("meta"):
-        assert count(build(name)) == count(timm.create_model(TIMM_NAME.get(name, name)))
+        return name, timm.create_model(TIMM_NAME.get(name, name)), build(name)
+
+
+def test_parameter_count_equals_timm(meta_pair):
+    _, upstream, ours = meta_pair
+    assert count(ours) == count(upstream)
 
 
 def test_inception_v3_parameter_counts_equal_torchvision_published():
@@ -90,10 +97,10 @@ def test_converted_timm_model_matches_at_299(pair):
         assert_close_to(ours(x), upstream(x))
 
 
-def test_batchnorm_constants_are_the_upstream_ones(pair):
+def test_batchnorm_constants_are_the_upstream_ones(meta_pair):
     """Every norm carries the epsilon and momentum of the upstream module it was converted from: TensorFlow's
     epsilon 1e-3 except in the two ports that kept PyTorch's (legacy Xception, xception41p), momentum 0.1."""
-    name, upstream, ours = pair
+    name, upstream, ours = meta_pair
     upstream_modules, our_modules = dict(upstream.named_modules()), dict(ours.named_modules())
     # keys stand in for tensors: the map tells which upstream module each of our norms came from
     origin = from_timm({key: key for key in upstream.state_dict()})
