@@ -2,15 +2,14 @@
 
 The weight set under test copies the converter and ``model_args`` of the real ``inception_v3.tv_in1k`` entry,
 so ``mhub.create(..., pretrained=True)`` must behave like torchvision's pretrained model: ImageNet-normalised
-inputs in, torchvision's ``transform_input=True`` outputs out. The checkpoint is stored in float16 (half the
-bytes to serve and convert); the reference model holds the same rounded values in float32.
+inputs in, torchvision's ``transform_input=True`` outputs out.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from conftest import randomised_model
+from conftest import randomly_filled
 from hub_fixtures import entry, pickle_bytes, write_registry
 from hub_fixtures import server_fixture  # noqa: F401 (fixtures)
 
@@ -25,20 +24,14 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def reference():
-    """torchvision's Inception v3 with float16-representable weights, ``transform_input`` off."""
-    model = randomised_model(torchvision.models.inception_v3, init_weights=False, aux_logits=True,
-                             transform_input=False)
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())
-    return model
+    """torchvision's Inception v3 as published (auxiliary classifier included), ``transform_input`` off."""
+    return randomly_filled(lambda: torchvision.models.inception_v3(init_weights=False, aux_logits=True,
+                                                                   transform_input=False))
 
 
 @pytest.fixture(scope="module")
 def checkpoint(reference, tmp_path_factory) -> bytes:
-    state = {k: v.half() if v.is_floating_point() else v for k, v in reference.state_dict().items()}
-    return pickle_bytes(state, tmp_path_factory.mktemp("inception"))
+    return pickle_bytes(reference.state_dict(), tmp_path_factory.mktemp("inception"))
 
 
 @pytest.fixture

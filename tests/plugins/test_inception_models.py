@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
-from conftest import UPSTREAM_WEIGHTS, randomised_model
+from conftest import UPSTREAM_WEIGHTS, on_meta, randomly_filled
 from mhub_inception import configs, model
 from mhub_inception.blocks import InceptionConfigError
 from mhub_inception.convert import from_timm, from_torchvision
@@ -40,7 +40,7 @@ def count(module: nn.Module) -> int:
 
 def converted(name: str, state: dict, convert, **kwargs) -> nn.Module:
     """Our model built on the meta device and given the converted tensors (strictly), in eval mode."""
-    with torch.device("meta"):
+    with on_meta():
         ours = build(name, **kwargs)
     ours.load_state_dict(convert(state), strict=True, assign=True)
     return ours.eval()
@@ -61,7 +61,7 @@ def assert_close_to(out: torch.Tensor, ref: torch.Tensor) -> None:
 def meta_pair(request):
     """``(name, timm model, our model)``, both on the meta device: structure without values."""
     name = request.param
-    with torch.device("meta"):
+    with on_meta():
         return name, timm.create_model(TIMM_NAME.get(name, name)), build(name)
 
 
@@ -86,7 +86,7 @@ def test_inception_v3_parameter_counts_equal_torchvision_published():
 def pair(request):
     """``(name, timm model, our converted model)``; one architecture alive at a time."""
     name = request.param
-    upstream = randomised_model(timm.create_model, TIMM_NAME.get(name, name))
+    upstream = randomly_filled(lambda: timm.create_model(TIMM_NAME.get(name, name)))
     yield name, upstream, converted(name, upstream.state_dict(), from_timm)
 
 
@@ -119,8 +119,8 @@ def test_batchnorm_constants_are_the_upstream_ones(meta_pair):
 @pytest.fixture(scope="module")
 def torchvision_v3():
     """torchvision's Inception v3 as its weights are published: with the auxiliary classifier."""
-    return randomised_model(torchvision.models.inception_v3, init_weights=False, aux_logits=True,
-                            transform_input=False)
+    return randomly_filled(lambda: torchvision.models.inception_v3(init_weights=False, aux_logits=True,
+                                                                  transform_input=False))
 
 
 def test_torchvision_model_converts_without_its_auxiliary_classifier(torchvision_v3):
