@@ -116,6 +116,7 @@ CLASSIFIER = "classifier.fc"
 CONVERTERS = {
     "torchvision.inception": "mhub_inception.convert:from_torchvision",
     "timm.inception": "mhub_inception.convert:from_timm",
+    "timm_background.inception": "mhub_inception.convert:from_timm_with_background",
 }
 
 

@@ -10,9 +10,11 @@ mhub layout (see :mod:`mhub_inception.model`): conv units ``<unit>.conv`` / ``<u
   Inception v3 has none.
 - :func:`from_timm`: timm's ``inception_v3``, ``inception_v4``, ``inception_resnet_v2``, ``legacy_xception``
   and ``xception41/65/71(p)``, told apart by their first convolution's key.
+- :func:`from_timm_with_background`: timm's legacy ``inception_v4`` / ``inception_resnet_v2`` files, whose
+  classifier still has TF-slim's background class first (1001 outputs, timm's ``label_offset=1``).
 
-Values pass through unchanged; only keys move. Keys that have no place raise :class:`mhub.ConversionError`
-listing them.
+Values pass through unchanged (but for the background class); only keys move. Keys that have no place raise
+:class:`mhub.ConversionError` listing them.
 """
 
 from __future__ import annotations
@@ -303,3 +305,17 @@ def from_timm(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     raise ConversionError(f"not a timm Inception-family checkpoint (first keys: {first}); expected the first "
                           "convolution of inception_v3, inception_v4, inception_resnet_v2, legacy_xception or "
                           "xception41/65/71(p)")
+
+
+def from_timm_with_background(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`from_timm`, then drop the classifier's first row: TF-slim's background class.
+
+    Raises:
+        ConversionError: as :func:`from_timm`, or a checkpoint without a classifier.
+    """
+    out = from_timm(state_dict)
+    for key in ("classifier.fc.weight", "classifier.fc.bias"):
+        if key not in out:
+            raise ConversionError(f"no '{key}' to drop TF-slim's background class from")
+        out[key] = out[key][1:]
+    return out

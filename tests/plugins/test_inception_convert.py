@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from mhub import ConversionError
-from mhub_inception.convert import from_timm, from_torchvision
+from mhub_inception.convert import from_timm, from_timm_with_background, from_torchvision
 
 
 def test_torchvision_keys_move_values_pass_through_and_the_auxiliary_classifier_is_dropped():
@@ -78,6 +78,16 @@ def test_xception_blocks_are_placed_in_their_flows():
 def test_unplaceable_keys_are_conversion_errors_naming_them(convert, state, named):
     with pytest.raises(ConversionError, match=rf"1 key\(s\) of the .* layout have no place.*{named}"):
         convert(state)
+
+
+def test_legacy_files_lose_tf_slims_background_class():
+    # lists slice as tensors do: the first row (class 0, "background") goes, the rest keep their order
+    out = from_timm_with_background({"features.0.conv.weight": 0, "last_linear.weight": [[-1.0], [0.0], [1.0]],
+                                     "last_linear.bias": ["background", "tench", "goldfish"]})
+    assert out == {"backbone.stem.conv1a.conv.weight": 0, "classifier.fc.weight": [[0.0], [1.0]],
+                   "classifier.fc.bias": ["tench", "goldfish"]}
+    with pytest.raises(ConversionError, match="no 'classifier.fc.weight' to drop TF-slim's background class"):
+        from_timm_with_background({"conv2d_1a.conv.weight": 0})
 
 
 def test_an_unknown_layout_is_named():
