@@ -34,7 +34,9 @@ DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
 #   model_args (optional): upstream-model glob -> builder arguments, a dict or a function of the fact entry
 #   returning one (e.g. torchvision's GoogLeNet weights need transform_input=True);
 #   headless (optional): how torchvision weights whose classifier upstream declares unusable load, headless
-#   (num_classes = 0): their converter and builder arguments. Without it such weights are left out.
+#   (num_classes = 0): their converter and builder arguments. Without it such weights are left out;
+#   label_offset_converter (optional): the converter of legacy timm files whose classifier has extra leading
+#   classes (``url_label_offset``, TF-slim's background class). Without it such files are left out.
 FAMILIES = {
     "resnet": {
         "models": ["resnet*", "wide_resnet*", "resnext*", "seresnet*", "seresnext*", "legacy_se*", "res2net*",
@@ -69,6 +71,18 @@ FAMILIES = {
         # vgg16 IMAGENET1K_FEATURES: only the convolutions are valid; no dense layers at all
         "headless": {"converter": "torchvision.classic_features", "model_args": {"hidden": []},
                      "description": "convolutional features only (upstream: no usable classifier); loads headless"},
+    },
+    "inception": {
+        "models": ["inception_v3", "inception_v4", "inception_resnet_v2", "legacy_xception", "xception*"],
+        "rename": {"legacy_xception": "xception"},  # our xception is Chollet's, timm's legacy (Cadene) port
+        "converters": {"torchvision": "torchvision.inception", "timm": "timm.inception"},
+        "converter_overrides": {},
+        # timm's legacy inception_v4 and inception_resnet_v2 files keep TF-slim's background class
+        "label_offset_converter": "timm_background.inception",
+        # torchvision's Inception v3 weights expect inputs in [-1, 1] and take ImageNet-normalised images
+        # through transform_input, which torchvision switches on whenever it loads them.
+        "model_args": {"inception_v3": lambda item: {"transform_input": True} if item["source"] == "torchvision"
+                       else {}},
     },
 }
 
@@ -145,6 +159,10 @@ def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
                      format="safetensors", sha256=item["sha256"])
     elif item.get("url") and item.get("url_hash_fragment"):
         entry.update(sources=[item["url"]], format="torch-pickle")
+        if item.get("url_label_offset"):
+            if "label_offset_converter" not in row:
+                return None, "its legacy file has extra classes and the family row has no label_offset_converter"
+            entry["converter"] = row["label_offset_converter"]
         if item.get("url_sha256"):
             entry["sha256"] = item["url_sha256"]
         entry["sha256_prefix"] = item["url_hash_fragment"]

@@ -1,5 +1,6 @@
 """Layer primitives (Metalhead's ``Layers``), one concern per file."""
 
+from .branches import ConcatBranches
 from .classifier import create_classifier
 from .conv_norm import basic_conv_bn, conv_norm, make_norm
 from .divisible import make_divisible
@@ -15,12 +16,14 @@ from .padding import (
     symmetric_padding,
 )
 from .pool import AdaptiveCatMeanMaxPool, AdaptiveMeanMaxPool, create_pool
+from .renormalize import Renormalize
 from .squeeze_excite import EffectiveSqueezeExcite, SqueezeExcite, efficient_squeeze_excite, squeeze_excite
 
 __all__ = sorted([
     "InvertedResidual", "dwsep_conv", "fused_mbconv", "mbconv",
-    "AdaptiveCatMeanMaxPool", "AdaptiveMeanMaxPool", "Conv2dSame", "DropBlock", "EffectiveSqueezeExcite",
-    "MaxPool2dSame", "SqueezeExcite", "StochasticDepth", "basic_conv_bn", "conv_norm", "create_classifier",
-    "create_conv2d", "create_pool", "efficient_squeeze_excite", "is_static_same", "make_divisible", "make_norm",
-    "pad_same", "same_padding", "squeeze_excite", "stochastic_depth", "symmetric_padding",
+    "AdaptiveCatMeanMaxPool", "AdaptiveMeanMaxPool", "ConcatBranches", "Conv2dSame", "DropBlock",
+    "EffectiveSqueezeExcite", "MaxPool2dSame", "Renormalize", "SqueezeExcite", "StochasticDepth", "basic_conv_bn",
+    "conv_norm", "create_classifier", "create_conv2d", "create_pool", "efficient_squeeze_excite", "is_static_same",
+    "make_divisible", "make_norm", "pad_same", "same_padding", "squeeze_excite", "stochastic_depth",
+    "symmetric_padding",
 ])
