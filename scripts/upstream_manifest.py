@@ -3,10 +3,13 @@
 Usage: ``python scripts/upstream_manifest.py FAMILY [--data PATH] [-o registry/FAMILY.toml]``
 
 Each torchvision entry becomes a ``torch-pickle`` weight set checked by its full sha256 where one was
-seen, else by torch.hub's file-name prefix. Each timm entry becomes the legacy ``.pth`` release (checked by
-the hash fragment of its file name) or, failing that, the HF hub ``model.safetensors`` where its full digest
-is known; timm entries with neither, or that repeat a torchvision file, are left out and listed on stderr.
-Only architectures and converters that the installed plugins register are written.
+seen, else by torch.hub's file-name prefix. Each timm entry becomes the HF hub ``model.safetensors`` where
+its full digest is known (a full check beats an 8-hex prefix, which a forger can match in an hour), else
+the legacy ``.pth`` release checked by the hash fragment of its file name; timm entries with neither, or
+that repeat a torchvision file, are left out and listed on stderr. timm's ``crop_mode`` (when not
+``center``) and test-time size are copied into ``preprocess``; a family row's ``model_args`` adds builder
+arguments the weights need. Only architectures and converters that the installed plugins register are
+written.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
 
 # family -> which upstream models it covers and how their checkpoints are converted.
 #   models: globs over upstream model names; rename: upstream name -> our architecture name;
-#   converters: upstream source -> converter name, overridden per model glob by converter_overrides.
+#   converters: upstream source -> converter name, overridden per model glob by converter_overrides;
+#   model_args (optional): upstream-model glob -> builder arguments, a dict or a function of the fact entry
+#   returning one (e.g. torchvision's GoogLeNet weights need transform_input=True).
 FAMILIES = {
     "resnet": {
         "models": ["resnet*", "wide_resnet*", "resnext*", "seresnet*", "seresnext*", "legacy_se*", "res2net*",
@@ -52,6 +57,26 @@ FAMILIES = {
         "converter_overrides": {},
     },
 }
+
+
+def _model_args(row: dict, item: dict) -> dict:
+    args: dict = {}
+    for pattern, value in row.get("model_args", {}).items():
+        if fnmatch.fnmatchcase(item["model"], pattern):
+            args.update(value(item) if callable(value) else value)
+    return args
+
+
+def _finish(entry: dict, row: dict, item: dict) -> dict:
+    args = _model_args(row, item)
+    if args:
+        entry["model_args"] = args
+    return entry
+
+
+def _hf_revision(item: dict) -> str:
+    # "main (as referenced; not pinned)" -> "main"; a commit hash pins the file (the digest pins the bytes anyway)
+    return item["sha256_revision"].split()[0]
 
 
 def _converter(row: dict, source: str, model: str) -> str:
@@ -86,7 +111,7 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
         "resize": item["resize_size"], "crop": item["crop_size"], "interpolation": item["interpolation"],
         "mean": item["mean"], "std": item["std"],
     }
-    return entry
+    return _finish(entry, row, item)
 
 
 def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
@@ -96,14 +121,14 @@ def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
         "converter": _converter(row, "timm", item["model"]),
         "license": item["license"],
     }
-    if item.get("url") and item.get("url_hash_fragment"):
+    if item.get("hf_hub_id") and item.get("sha256") and item.get("sha256_revision"):
+        entry.update(sources=[f"hf://{item['hf_hub_id']}/model.safetensors@{_hf_revision(item)}"],
+                     format="safetensors", sha256=item["sha256"])
+    elif item.get("url") and item.get("url_hash_fragment"):
         entry.update(sources=[item["url"]], format="torch-pickle")
         if item.get("url_sha256"):
             entry["sha256"] = item["url_sha256"]
         entry["sha256_prefix"] = item["url_hash_fragment"]
-    elif item.get("hf_hub_id") and item.get("sha256") and item.get("sha256_revision"):
-        entry.update(sources=[f"hf://{item['hf_hub_id']}/model.safetensors@{item['sha256_revision']}"],
-                     format="safetensors", sha256=item["sha256"])
     else:
         return None, "no hash known for any of its files"
     entry["num_classes"] = item.get("num_classes", 1000)
@@ -115,8 +140,14 @@ def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
         "resize": int(math.floor(crop / crop_pct)), "crop": crop, "crop_pct": crop_pct,
         "interpolation": item["interpolation"], "mean": item["mean"], "std": item["std"],
     }
+    if item.get("crop_mode", "center") != "center":
+        entry["preprocess"]["crop_mode"] = item["crop_mode"]
+    if item.get("test_input_size"):
+        entry["preprocess"]["test_size"] = item["test_input_size"][-1]
+        if item.get("test_crop_pct") is not None:
+            entry["preprocess"]["test_crop_pct"] = float(item["test_crop_pct"])
     entry["description"] = f"timm {item['model']}.{item['tag']}"
-    return entry, ""
+    return _finish(entry, row, item), ""
 
 
 def generate(family: str, data: list[dict]) -> tuple[list[dict], list[str]]:

@@ -25,7 +25,9 @@ def create(name: str, pretrained: bool = False, num_classes: int | None = None, 
         num_classes: classifier outputs; defaults to the weight set's (1000 for ImageNet-1k). With
             ``pretrained``, a different value re-initialises the head.
         in_chans: input channels; with ``pretrained`` the first convolution is adapted.
-        **kwargs: passed to the family builder (e.g. ``drop_path_rate``).
+        **kwargs: passed to the family builder (e.g. ``drop_path_rate``). A weight set's ``model_args``
+            (architecture arguments its weights need, such as a ViT's ``img_size``) are passed too when it is
+            loaded or named by its tag; ``kwargs`` override them.
 
     Returns:
         A plain ``torch.nn.Module``.
@@ -44,6 +46,8 @@ def create(name: str, pretrained: bool = False, num_classes: int | None = None, 
         return load_pretrained(arch, weights, num_classes=num_classes, in_chans=in_chans, **kwargs)
     if num_classes is None:
         num_classes = weights.num_classes if weights is not None else 1000
+    if weights is not None and registry.canonical(name) == weights.name:  # the weight set was named
+        kwargs = {**weights.model_args, **kwargs}
     return build(arch, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 

@@ -55,6 +55,24 @@ def test_info_json_shows_hash_strength_and_sources():
     assert "resnet50.tv2_in1k (default)" in text and "sha256 " in text
 
 
+def test_info_shows_everything_registered(registry):
+    """Architecture description and prefixes; each weight set's preprocessing, classes, test size, origin."""
+    data = json.loads(run_cli("info", "resnet50", "--json").stdout)
+    arch = registry.arch("resnet50")
+    assert (data["description"], data["first_conv"], data["classifier"]) == \
+        (arch.description, arch.first_conv, arch.classifier)
+    by_tag = {w["tag"]: w for w in data["weights"]}
+    for spec in registry.tags("resnet50"):
+        shown = by_tag[spec.tag]
+        assert shown["preprocess"] == dict(spec.preprocess) and shown["num_classes"] == spec.num_classes
+        assert shown["origin"] == spec.origin and shown.get("description") == spec.description
+    assert by_tag["a1_in1k"]["preprocess"]["test_size"] == 288
+    text = run_cli("info", "resnet50.a1_in1k").stdout
+    for words in ("first conv  backbone.stem.0.conv", "classifier  classifier.fc", "crop_pct=0.95",
+                  "test_size=288", "classes     1000", "description timm resnet50.a1_in1k", "manifest "):
+        assert words in text, (words, text)
+
+
 def test_list_json_matches_python_api():
     assert json.loads(run_cli("list", "--json").stdout) == mhub.list_models()
     assert json.loads(run_cli("list", "resnext*", "--pretrained", "--json").stdout) == \

@@ -34,7 +34,7 @@ def load_pretrained(arch: ArchSpec, weights: WeightSpec, num_classes: int | None
         in_chans: input channels. A different count than the weights' adapts the first convolution
             (``first_conv``): summed over input channels for 1, otherwise repeated and scaled by
             ``old/in_chans`` so activations keep their scale.
-        **kwargs: passed to the builder.
+        **kwargs: passed to the builder, over the weight set's ``model_args``.
 
     Returns:
         The model, in training mode.
@@ -57,6 +57,8 @@ def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, n
 
     from .._factory import build
 
+    if weights is not None:
+        kwargs = {**weights.model_args, **kwargs}
     file_classes = weights.num_classes if weights is not None else None
     head = (weights.classifier if weights is not None else None) or arch.classifier
     first_conv = (weights.first_conv if weights is not None else None) or arch.first_conv
