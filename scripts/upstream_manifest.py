@@ -23,6 +23,7 @@ from pathlib import Path
 
 import mhub
 from mhub._manifest import dump_manifest, parse_manifest
+from mhub_vit import configs as vit_configs
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
@@ -31,7 +32,9 @@ DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
 #   models: globs over upstream model names; rename: upstream name -> our architecture name;
 #   converters: upstream source -> converter name, overridden per model glob by converter_overrides;
 #   model_args (optional): upstream-model glob -> builder arguments, a dict or a function of the fact entry
-#   returning one (e.g. torchvision's GoogLeNet weights need transform_input=True).
+#   returning one (e.g. torchvision's GoogLeNet weights need transform_input=True);
+#   tag_suffix (optional): upstream-model glob -> suffix of the tag, for upstream models that are one of our
+#   architectures at another size (timm's vit_base_patch16_384 weights: vit_b_16.<tag>_384).
 FAMILIES = {
     "resnet": {
         "models": ["resnet*", "wide_resnet*", "resnext*", "seresnet*", "seresnext*", "legacy_se*", "res2net*",
@@ -56,7 +59,41 @@ FAMILIES = {
         "converters": {"torchvision": "torchvision.efficientnet", "timm": "timm.efficientnet"},
         "converter_overrides": {},
     },
+    "vit": {
+        "models": ["vit_*"],
+        "rename": vit_configs.TIMM_NAMES,
+        "converters": {"torchvision": "torchvision.vit", "timm": "timm.vit"},
+        "converter_overrides": {},
+        "model_args": {"vit_*": lambda item: _img_size(item, 224)},
+        "tag_suffix": {"vit_*_384": "_384"},
+    },
+    "convnext": {
+        "models": ["convnext*", "convmixer*"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.convnext", "timm": "timm.convnext"},
+        "converter_overrides": {"convmixer*": "timm.convmixer"},
+    },
+    "mlp": {
+        "models": ["mixer*", "resmlp*", "gmlp*"],
+        "rename": {},
+        "converters": {"timm": "timm.mlpmixer"},
+        "converter_overrides": {"resmlp*": "timm.resmlp", "gmlp*": "timm.gmlp"},
+    },
 }
+
+
+def _img_size(item: dict, default: int) -> dict:
+    """``img_size`` for weights trained at another size than the builder's default (timm: ``input_size``;
+    torchvision: ``min_size``, the size its builder sets ``image_size`` to)."""
+    size = item["input_size"][-1] if "input_size" in item else item["min_size"][0]
+    return {"img_size": size} if size != default else {}
+
+
+def _tag(row: dict, item: dict) -> str:
+    for pattern, suffix in row.get("tag_suffix", {}).items():
+        if fnmatch.fnmatchcase(item["model"], pattern):
+            return item["tag"] + suffix
+    return item["tag"]
 
 
 def _model_args(row: dict, item: dict) -> dict:
@@ -91,11 +128,12 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
         return None
     entry = {
         "model": row["rename"].get(item["model"], item["model"]),
-        "tag": item["tag"],
+        "tag": _tag(row, item),
         "sources": [item["url"]],
         "format": "torch-pickle",
         "converter": _converter(row, "torchvision", item["model"]),
-        "license": item["license"],
+        # the weights' own licence where it differs from the code's (SWAG weights: CC-BY-NC-4.0)
+        "license": item.get("weights_license", item["license"]),
     }
     if item.get("sha256"):
         entry["sha256"] = item["sha256"]
@@ -117,7 +155,7 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
 def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
     entry = {
         "model": row["rename"].get(item["model"], item["model"]),
-        "tag": item["tag"],
+        "tag": _tag(row, item),
         "converter": _converter(row, "timm", item["model"]),
         "license": item["license"],
     }

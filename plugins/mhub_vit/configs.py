@@ -34,26 +34,22 @@ MODELS: dict[str, tuple[str, int, int, str]] = {
     "vit_h_14": ("huge", 14, 632045800, "torchvision"),
 }
 
-# timm's names for the same architectures -> (ours, tag their bare name resolves to; None: our default).
-# timm's "_384" models are the 384 px weight sets, tagged here with a "_384" suffix.
-TIMM_ALIASES: dict[str, tuple[str, str | None]] = {
-    "vit_tiny_patch16_224": ("vit_ti_16", None),
-    "vit_tiny_patch16_384": ("vit_ti_16", "augreg_in21k_ft_in1k_384"),
-    "vit_small_patch16_224": ("vit_s_16", None),
-    "vit_small_patch16_384": ("vit_s_16", "augreg_in21k_ft_in1k_384"),
-    "vit_small_patch32_224": ("vit_s_32", None),
-    "vit_small_patch32_384": ("vit_s_32", "augreg_in21k_ft_in1k_384"),
-    "vit_base_patch8_224": ("vit_b_8", None),
-    "vit_base_patch16_224": ("vit_b_16", None),
-    "vit_base_patch16_384": ("vit_b_16", "augreg_in21k_ft_in1k_384"),
-    "vit_base_patch32_224": ("vit_b_32", None),
-    "vit_base_patch32_384": ("vit_b_32", "augreg_in21k_ft_in1k_384"),
-    "vit_large_patch16_224": ("vit_l_16", None),
-    "vit_large_patch16_384": ("vit_l_16", "augreg_in21k_ft_in1k_384"),
-    "vit_large_patch32_224": ("vit_l_32", None),
-    "vit_large_patch32_384": ("vit_l_32", "orig_in21k_ft_in1k_384"),
-    "vit_huge_patch14_224": ("vit_h_14", None),
+# timm's names for the same architectures; "_384" names stand for the 384 px weight sets, tagged "<tag>_384"
+# in our manifest (scripts/upstream_manifest.py) and loaded at img_size 384 (their model_args).
+TIMM_NAMES: dict[str, str] = {
+    "vit_tiny_patch16_224": "vit_ti_16", "vit_tiny_patch16_384": "vit_ti_16",
+    "vit_small_patch16_224": "vit_s_16", "vit_small_patch16_384": "vit_s_16",
+    "vit_small_patch32_224": "vit_s_32", "vit_small_patch32_384": "vit_s_32",
+    "vit_base_patch8_224": "vit_b_8",
+    "vit_base_patch16_224": "vit_b_16", "vit_base_patch16_384": "vit_b_16",
+    "vit_base_patch32_224": "vit_b_32", "vit_base_patch32_384": "vit_b_32",
+    "vit_large_patch16_224": "vit_l_16", "vit_large_patch16_384": "vit_l_16",
+    "vit_large_patch32_224": "vit_l_32", "vit_large_patch32_384": "vit_l_32",
+    "vit_huge_patch14_224": "vit_h_14",
 }
+# The 384 px weight sets our manifest lists (the others have no known hash): a bare "_384" alias selects its
+# set. "_384" names without one are not registered, since they would silently give 224 px weights.
+TIMM_384_TAGS: dict[str, str] = {"vit_large_patch32_384": "orig_in21k_ft_in1k_384"}
 
 FIRST_CONV = "backbone.patch_embed.proj"
 CLASSIFIER = "classifier.fc"
@@ -69,5 +65,6 @@ def name_for(size: str, patch_size: int) -> str:
 
 
 def aliases_of(name: str) -> dict[str, str | None]:
-    """timm's names for ``name`` with the tag each resolves to (the ``aliases`` of its registration)."""
-    return {alias: tag for alias, (ours, tag) in TIMM_ALIASES.items() if ours == name}
+    """timm's names for ``name`` and the tag each selects (``None``: our default weights)."""
+    return {timm: TIMM_384_TAGS.get(timm) for timm, ours in TIMM_NAMES.items()
+            if ours == name and (not timm.endswith("_384") or timm in TIMM_384_TAGS)}
