@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -80,3 +81,57 @@ def assert_plugin_imports_without_torch(package: str) -> None:
     code = (f"import sys, {package}.plugin, {package}.configs, {package}.convert; "
             "heavy = {'torch', 'safetensors', 'requests'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def materialise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give a model built on the meta device real, random values: scales (1-D weights, ResMLP's alpha) near 1,
+    other tensors small normal noise. For upstream giants cut down to a few blocks."""
+    model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            if not tensor.is_floating_point():
+                tensor.zero_()
+                continue
+            noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+            if name.endswith("running_var"):
+                tensor.copy_(1 + 0.1 * noise.abs())
+            elif name.endswith("alpha") or (name.endswith("weight") and tensor.dim() == 1):
+                tensor.copy_(1 + 0.1 * noise)
+            else:
+                tensor.copy_(0.02 * noise)
+    return model
+
+
+def assert_listed(registry, facts: list[dict], name_of) -> None:
+    """Every upstream weight set with a known hash is registered as ``name_of(fact)``, with its metrics, and
+    torchvision's defaults stay the defaults; those without a hash are not."""
+    for fact in facts:
+        name = name_of(fact)
+        assert (name in registry.weights) == hashed(fact), name
+        if name not in registry.weights:
+            continue
+        spec = registry.weights[name]
+        if fact["source"] == "torchvision":
+            assert spec.sources == (fact["url"],) and spec.expected_digest.startswith(fact["sha256_prefix"])
+            assert (spec.metrics["top1"], spec.default) == (fact["acc1"], fact["is_default"])
+            assert spec.license == fact.get("weights_license", fact["license"])
+        else:
+            assert spec.metrics["top1"] == fact["timm_results_imagenet"]["top1"]
+
+
+def serve_locally(tmp_path, monkeypatch, state, *, model, converter, model_args=None):
+    """Save ``state`` as a checkpoint and register it as ``model.local_test`` through an MHUB_REGISTRY manifest
+    (a file:// source whose sha256 is computed here, independently of mhub)."""
+    from mhub import _registry
+    from mhub._manifest import dump_manifest
+
+    path = tmp_path / f"{model}.pth"
+    torch.save(state, path)
+    entry = {"model": model, "tag": "local_test", "sources": [path.as_uri()], "format": "torch-pickle",
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "converter": converter, "license": "test"}
+    if model_args:
+        entry["model_args"] = model_args
+    (tmp_path / "local.toml").write_text(dump_manifest([entry]))
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
+    _registry.reset_registry()

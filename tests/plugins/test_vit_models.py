@@ -6,15 +6,13 @@ Giants (ViT-L, ViT-H) are compared on layouts (meta device) and numerically on t
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 import mhub
-from family_checks import assert_parity, assert_same_layout, count, on_meta, randomise, upstream_facts
-from mhub._manifest import dump_manifest
+from family_checks import (assert_parity, assert_same_layout, count, on_meta, randomise, serve_locally,
+                           upstream_facts)
 from mhub.layers import ImageSizeError
 from mhub_vit import configs
 from mhub_vit.convert import from_timm, from_torchvision
@@ -163,21 +161,6 @@ def test_inputs_of_another_size_are_refused():
     model = vit("tiny", 16, img_size=32, depth=1)
     with pytest.raises(ImageSizeError, match="build it with img_size"):
         model(torch.randn(1, 3, 48, 48))
-
-
-def serve_locally(tmp_path, monkeypatch, state, *, model, converter, model_args=None):
-    """Save ``state`` as a checkpoint and register it as ``model.local_test`` through an MHUB_REGISTRY manifest."""
-    path = tmp_path / f"{model}.pth"
-    torch.save(state, path)
-    entry = {"model": model, "tag": "local_test", "sources": [path.as_uri()], "format": "torch-pickle",
-             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "converter": converter, "license": "test"}
-    if model_args:
-        entry["model_args"] = model_args
-    (tmp_path / "local.toml").write_text(dump_manifest([entry]))
-    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
-    from mhub import _registry
-
-    _registry.reset_registry()
 
 
 # -- attention -------------------------------------------------------------------------------------
