@@ -22,9 +22,7 @@ def register_models(register):
 
 @hookimpl
 def register_weights(register):
-    path = mhub_registry.manifest("convnext")
-    if path.exists():
-        register(path)
+    mhub_registry.register_manifests(register, "convnext")
 
 
 @hookimpl
