@@ -33,7 +33,6 @@ from mhub._model import BackboneClassifier
 from mhub.builders import constant_schedule
 from mhub.layers import Affine, LayerScale, Mlp, PatchEmbed, SpatialGatingUnit, StochasticDepth, create_classifier
 
-from . import configs
 
 LayerFactory = Callable[..., nn.Module]
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
@@ -222,7 +221,7 @@ def MLPMixer(size: str | None = None, patch_size: int | None = None, *, pretrain
     Raises:
         MLPConfigError: a missing or unknown configuration.
     """
-    table = {(size_, patch): f"mixer_{size_[0]}{patch}_224" for size_ in ("small", "base", "large") for patch in (16, 32)}
+    table = {(name, patch): f"mixer_{name[0]}{patch}_224" for name in ("small", "base", "large") for patch in (16, 32)}
     name = _pick("MLPMixer", (size, patch_size), table, "(size, patch_size)")
     return _create(name, pretrained, in_chans, num_classes, **kwargs)
 

@@ -83,17 +83,15 @@ class EncoderBlock(nn.Module):
         return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
 
 
-def _dims(size: str | None, embed_dim, depth, num_heads) -> tuple[int, int, int]:
-    if size is None:
-        if None in (embed_dim, depth, num_heads):
-            raise ViTConfigError("vit needs a size (" + ", ".join(configs.SIZES) + ") or all of embed_dim, depth "
-                                 "and num_heads")
-        return embed_dim, depth, num_heads
-    if size not in configs.SIZES:
+def _dims(size: str | None, embed_dim: int | None, depth: int | None, num_heads: int | None) -> tuple[int, int, int]:
+    """``(embed_dim, depth, num_heads)``: the size's table row with the given values in its place."""
+    if size is not None and size not in configs.SIZES:
         raise ViTConfigError(f"unknown ViT size {size!r}; valid: {', '.join(configs.SIZES)}")
-    table = configs.SIZES[size]
-    return tuple(given if given is not None else default  # type: ignore[return-value]
-                 for given, default in zip((embed_dim, depth, num_heads), table))
+    table = configs.SIZES[size] if size is not None else (None, None, None)
+    dims = tuple(given if given is not None else row for given, row in zip((embed_dim, depth, num_heads), table))
+    if None in dims:
+        raise ViTConfigError(f"vit needs a size ({', '.join(configs.SIZES)}) or all of embed_dim, depth and num_heads")
+    return dims  # type: ignore[return-value]
 
 
 def vit(size: str | None = None, patch_size: int = 16, *, img_size: int | tuple[int, int] = 224,
