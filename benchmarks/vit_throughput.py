@@ -8,6 +8,9 @@ ratio to the faster peer, and the largest output difference (the three compute t
 at least as fast as the faster of timm and torchvision.
 
     python benchmarks/vit_throughput.py [--batch 8] [--rounds 7] [--threads N]
+
+On a machine other processes load, ``--threads 1`` gives steadier figures: a model then never waits for a
+second core that another process holds.
 """
 
 from __future__ import annotations
