@@ -8,8 +8,9 @@ its full digest is known (a full check beats an 8-hex prefix, which a forger can
 the legacy ``.pth`` release checked by the hash fragment of its file name; timm entries with neither, or
 that repeat a torchvision file, are left out and listed on stderr. timm's ``crop_mode`` (when not
 ``center``) and test-time size are copied into ``preprocess``; a family row's ``model_args`` adds builder
-arguments the weights need. Only architectures and converters that the installed plugins register are
-written.
+arguments the weights need. torchvision weights whose classifier is unusable upstream are written headless
+(``num_classes = 0``) where the family row says how they load, else left out. Only architectures and
+converters that the installed plugins register are written.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
 #   converters: upstream source -> converter name, overridden per model glob by converter_overrides;
 #   model_args (optional): upstream-model glob -> builder arguments, a dict or a function of the fact entry
 #   returning one (e.g. torchvision's GoogLeNet weights need transform_input=True);
+#   headless (optional): how torchvision weights whose classifier upstream declares unusable load, headless
+#   (num_classes = 0): their converter and builder arguments. Without it such weights are left out.
 #   tag_suffix (optional): upstream-model glob -> suffix of the tag, for upstream models that are one of our
 #   architectures at another size (timm's vit_base_patch16_384 weights: vit_b_16.<tag>_384).
 FAMILIES = {
@@ -79,6 +82,17 @@ FAMILIES = {
         "converters": {"timm": "timm.mlpmixer"},
         "converter_overrides": {"resmlp*": "timm.resmlp", "gmlp*": "timm.gmlp"},
     },
+    "classic": {
+        "models": ["alexnet", "vgg*", "squeezenet*", "densenet*", "googlenet"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.classic", "timm": "timm.classic"},
+        "converter_overrides": {},
+        # torchvision's GoogLeNet weights were trained on inputs normalised to [-1, 1]
+        "model_args": {"googlenet": lambda item: {"transform_input": True} if item["source"] == "torchvision" else {}},
+        # vgg16 IMAGENET1K_FEATURES: only the convolutions are valid; no dense layers at all
+        "headless": {"converter": "torchvision.classic_features", "model_args": {"hidden": []},
+                     "description": "convolutional features only (upstream: no usable classifier); loads headless"},
+    },
 }
 
 
@@ -124,14 +138,15 @@ def _converter(row: dict, source: str, model: str) -> str:
 
 
 def _torchvision_entry(item: dict, row: dict) -> dict | None:
-    if not item.get("classifier_usable", True):
+    headless = not item.get("classifier_usable", True)
+    if headless and "headless" not in row:
         return None
     entry = {
         "model": row["rename"].get(item["model"], item["model"]),
         "tag": _tag(row, item),
         "sources": [item["url"]],
         "format": "torch-pickle",
-        "converter": _converter(row, "torchvision", item["model"]),
+        "converter": row["headless"]["converter"] if headless else _converter(row, "torchvision", item["model"]),
         # the weights' own licence where it differs from the code's (SWAG weights: CC-BY-NC-4.0)
         "license": item.get("weights_license", item["license"]),
     }
@@ -140,7 +155,7 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
     entry["sha256_prefix"] = item["sha256_prefix"]
     if item.get("size_bytes_seen"):
         entry["size"] = item["size_bytes_seen"]
-    entry["num_classes"] = item.get("num_classes", 1000)
+    entry["num_classes"] = 0 if headless else item.get("num_classes", 1000)
     if item.get("is_default"):
         entry["default"] = True
     entry["metrics"] = {k: item[k] for k in ("acc1", "acc5") if item.get(k) is not None}
@@ -149,7 +164,11 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
         "resize": item["resize_size"], "crop": item["crop_size"], "interpolation": item["interpolation"],
         "mean": item["mean"], "std": item["std"],
     }
-    return _finish(entry, row, item)
+    entry = _finish(entry, row, item)
+    if headless:
+        entry["model_args"] = {**entry.get("model_args", {}), **row["headless"]["model_args"]}
+        entry["description"] = row["headless"]["description"]
+    return entry
 
 
 def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
