@@ -30,6 +30,7 @@ _LAZY = {
     "BackboneClassifier": "._model",
     "backbone": "._model",
     "classifier": "._model",
+    "evaluate": ".evaluation",
     "pull": ".hub",
     "layers": ".layers",
 }
@@ -45,5 +46,5 @@ def __getattr__(name: str):
 __all__ = sorted([
     "BackboneClassifier", "ConversionError", "IntegrityError", "ManifestError", "MhubError", "NetworkError",
     "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError", "UnknownModelError", "__version__", "backbone",
-    "classifier", "create", "get_registry", "hookimpl", "layers", "list_models", "pull",
+    "classifier", "create", "evaluate", "get_registry", "hookimpl", "layers", "list_models", "pull",
 ])

@@ -121,13 +121,15 @@ def resolve(preprocess: Mapping[str, Any] | None = None, *, test: bool = False) 
 def override(preprocess: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """``preprocess`` with ``overrides`` on top, for command-line ``--preprocess KEY=VALUE`` options.
 
-    A ``resize`` the overrides do not give is dropped when they change ``crop`` or ``crop_pct`` of a set that
-    has a ``crop_pct``, because it follows from those two (``crop=288`` on a timm set means its own crop_pct
-    at 288, not a contradiction).
+    ``resize`` and ``crop_pct`` say the same thing in a timm set, so the one the overrides give wins: a ``resize``
+    override drops the set's ``crop_pct``, and a ``crop`` or ``crop_pct`` override drops the set's ``resize``
+    (``crop=288`` on a timm set means its own crop_pct at 288). Both given in the overrides must agree.
     """
-    merged = {**(preprocess or {}), **(overrides or {})}
-    overrides = overrides or {}
-    if "resize" not in overrides and "crop_pct" in merged and ({"crop", "crop_pct"} & overrides.keys()):
+    overrides = dict(overrides or {})
+    merged = {**(preprocess or {}), **overrides}
+    if "resize" in overrides and "crop_pct" not in overrides:
+        merged.pop("crop_pct", None)
+    elif "resize" not in overrides and "crop_pct" in merged and {"crop", "crop_pct"} & overrides.keys():
         merged.pop("resize", None)
     return merged
 

@@ -174,8 +174,9 @@ def test_command_line_overrides_recompute_a_timm_resize():
     assert imaging.resolve(imaging.override(timm_set, {"crop": 288}))["resize"] == 303  # floor(288 / 0.95)
     assert imaging.resolve(imaging.override(timm_set, {"crop_pct": 1.0}))["resize"] == 224
     assert imaging.override(timm_set, {"interpolation": "bilinear"})["resize"] == 235
-    with pytest.raises(mhub.MhubError, match="resize 250 and crop_pct 0.95"):
-        imaging.resolve(imaging.override(timm_set, {"resize": 250}))
+    assert imaging.resolve(imaging.override(timm_set, {"resize": 250}))["resize"] == 250  # crop_pct dropped
+    with pytest.raises(mhub.MhubError, match="resize 250 and crop_pct 0.9, which means resize 248"):
+        imaging.resolve(imaging.override(timm_set, {"resize": 250, "crop_pct": 0.9}))
     torchvision_set = {"resize": 232, "crop": 224}
     assert imaging.override(torchvision_set, {"crop": 200}) == {"resize": 232, "crop": 200}
 
