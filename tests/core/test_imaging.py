@@ -69,8 +69,7 @@ def torchvision_preset(spec: dict):
 
 
 def torchvision_v2(spec: dict):
-    size = spec["resize"] if spec["crop_mode"] == "center" else [spec["resize"], spec["resize"]]
-    return v2.Compose([v2.Resize(size, interpolation=InterpolationMode(spec["interpolation"])),
+    return v2.Compose([v2.Resize(spec["resize"], interpolation=InterpolationMode(spec["interpolation"])),
                        v2.CenterCrop(spec["crop"]), v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True),
                        v2.Normalize(spec["mean"], spec["std"])])
 
@@ -95,15 +94,14 @@ def v2_tolerance(spec: dict, reference: torch.Tensor) -> float:
 
 
 def assert_matches_upstream(preprocess: dict, test: bool = False, photos: tuple[str, ...] = tuple(PHOTOS)) -> None:
+    """A timm set (one with ``crop_pct``) against timm, any other against torchvision's preset and v2."""
     spec = imaging.resolve(preprocess, test=test)
-    references = []
     if "crop_pct" in preprocess:
-        references.append(("timm", timm_transform(preprocess, test), 0.0))
-    if spec["crop_mode"] == "center":
-        references.append(("torchvision preset", torchvision_preset(spec), 0.0))
-    if spec["crop_mode"] != "border":
-        references.append(("torchvision v2", torchvision_v2(spec), None))
-    assert references
+        references = [("timm", timm_transform(preprocess, test), 0.0)]
+    else:
+        assert spec["crop_mode"] == "center", "torchvision has no crop modes: a set with one needs its crop_pct"
+        references = [("torchvision preset", torchvision_preset(spec), 0.0),
+                      ("torchvision v2", torchvision_v2(spec), None)]
     for photo in photos:
         image = PHOTOS[photo]
         ours = imaging.to_tensor(image, preprocess, test=test)
