@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import UPSTREAM_WEIGHTS
+from conftest import UPSTREAM_WEIGHTS, on_meta, randomly_filled
 from parity import assert_outputs_close, input_sizes, randomise_model
 from mhub_mobilenet import configs
 from mhub_mobilenet.convert import LayoutMismatch, efficientnet_pytorch_layout, timm_layout, torchvision_layout
@@ -50,7 +50,7 @@ def build(name: str, **kwargs) -> nn.Module:
 
 def assert_parity(ref: nn.Module, ours_name: str, converter, default_size=(64, 64)) -> None:
     """Outputs equal at the input size of each of ``ours_name``'s weight sets (``default_size`` where it has none)."""
-    with torch.device("meta"):
+    with on_meta():
         ours = build(ours_name)
     ours.load_state_dict(converter(ref.state_dict()), strict=True, assign=True)
     ours.eval()
@@ -86,8 +86,7 @@ def test_parameters_equal_timm(name):
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in TORCHVISION])
 def test_output_parity_with_torchvision(name):
-    torch.manual_seed(0)
-    assert_parity(randomise_model(getattr(torchvision.models, name)()), name, torchvision_layout)
+    assert_parity(randomly_filled(getattr(torchvision.models, name)), name, torchvision_layout)
 
 
 def test_mnasnet0_5_v1stem_matches_torchvision_version_1_layout():
@@ -101,8 +100,7 @@ def test_mnasnet0_5_v1stem_matches_torchvision_version_1_layout():
 
 @pytest.mark.parametrize("name", TIMM_NUMERIC)
 def test_output_parity_with_timm(name):
-    torch.manual_seed(0)
-    ref = randomise_model(timm.create_model(TIMM_NAME.get(name, name)))
+    ref = randomly_filled(lambda: timm.create_model(TIMM_NAME.get(name, name)))
     # without weights of its own, an odd, non-square size makes TensorFlow SAME padding asymmetric in both
     # directions (tf_efficientnetv2_b3 keeps that covered)
     assert_parity(ref, name, timm_layout, default_size=(65, 71))

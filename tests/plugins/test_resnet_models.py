@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import randomise_batchnorm
+from conftest import on_meta
 from parity import assert_outputs_close, input_sizes
 from resnet_reference import count, reference_model, upstream_facts
 from torch import nn
@@ -44,12 +44,11 @@ def test_converted_reference_weights_give_the_same_outputs(name):
     """At the input size of each of the architecture's weight sets (64 px where it has none)."""
     pytest.importorskip("timm")
     reference, converter_name = reference_model(name)
-    randomise_batchnorm(reference)
     converter = mhub.get_registry().converter(converter_name)
     from mhub._lazy import import_string
 
     state = import_string(converter.function)(reference.state_dict())
-    with torch.device("meta"):  # no random init to pay for: every tensor comes from the reference
+    with on_meta():  # no random init to pay for: every tensor comes from the reference
         ours = mhub.create(name)
     ours.load_state_dict(state, strict=True, assign=True)
     ours.eval()
