@@ -49,6 +49,7 @@ class S3Server:
         self._delays: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._server = None
+        self._fs = None
         self.url = ""
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -98,10 +99,13 @@ class S3Server:
 
     # -- objects (through s3fs, configured like the code under test) ------------------------------------
     def filesystem(self):
-        """An s3fs filesystem for setting up objects (``configured()`` must be active)."""
-        import s3fs
+        """An s3fs filesystem of its own (no listing cache) for setting up and reading objects; the first call
+        must come while :meth:`configured` is active."""
+        if self._fs is None:
+            import s3fs
 
-        return s3fs.S3FileSystem(skip_instance_cache=True, endpoint_url=self.url)
+            self._fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+        return self._fs
 
     def put(self, bucket: str, key: str, data: bytes) -> str:
         """Store ``data`` as ``s3://bucket/key`` (creating the bucket); return that URL."""

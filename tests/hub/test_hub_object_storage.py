@@ -151,6 +151,10 @@ def test_mirror_refuses_a_target_it_cannot_write(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: cannot write a mirror to https://example.invalid/mhub: write it to a "
                                      "folder that a web server serves, or to object storage (s3://bucket/prefix)")
+    result = CliRunner().invoke(cli, ["mirror", "nosuch://bucket/mhub"])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: nosuch://bucket/mhub: no storage library knows nosuch:// (fsspec's "
+                                     "protocols: s3, gs, az, ...)")
 
 
 @pytest.mark.slow

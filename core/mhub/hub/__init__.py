@@ -32,7 +32,7 @@ Environment:
 
 Source fetchers (the ``register_sources`` hook)
 -----------------------------------------------
-A plugin adds a URL scheme with ``register("s3", "mhub_s3.fetch:fetch")``. The fetcher is called as::
+A plugin adds a URL scheme with ``register("ipfs", "mhub_ipfs.fetch:fetch")``. The fetcher is called as::
 
     fetcher(url: str, *, offset: int, staging: pathlib.Path) -> Iterable[bytes] | os.PathLike
 

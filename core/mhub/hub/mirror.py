@@ -68,7 +68,7 @@ def write_mirror(target: str | os.PathLike, names: list[str] | tuple[str, ...] =
 
     Raises:
         MhubError: the target is an HTTP or ``hf://`` URL (not writable); the errors of ``pull``.
-        NetworkError: the object store refused a write or is unreachable.
+        NetworkError: the object store's package is missing, or it refused a write or is unreachable.
     """
     from . import objectstore
     from .client import ensure_source, resolve_spec
@@ -78,6 +78,8 @@ def write_mirror(target: str | os.PathLike, names: list[str] | tuple[str, ...] =
     if scheme in ("http", "https", "hf"):
         raise MhubError(f"cannot write a mirror to {target}: write it to a folder that a web server serves, "
                         "or to object storage (s3://bucket/prefix)")
+    if scheme:
+        objectstore.filesystem(target)  # a missing package or an unknown protocol fails before any pull
     cache = Cache.current()
     records = []
     if names:

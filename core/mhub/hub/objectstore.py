@@ -83,6 +83,9 @@ def filesystem(url: str) -> tuple[Any, str]:
         cls = fsspec.get_filesystem_class(protocol)
     except ImportError as error:
         raise NetworkError(_missing_package(url, protocol, error)) from None
+    except ValueError:  # "Protocol not known"
+        raise NetworkError(f"{url}: no storage library knows {protocol}:// (fsspec's protocols: s3, gs, az, "
+                           "...)") from None
     options: dict[str, Any] = {}
     if "s3" in _protocols(cls):
         connect, read = timeouts()
@@ -90,7 +93,8 @@ def filesystem(url: str) -> tuple[Any, str]:
     try:
         fs = cls(**{**cls._get_kwargs_from_urls(url), **options})
     except Exception as error:  # a misconfiguration the library reports while connecting
-        raise NetworkError(f"{url}: cannot set up {protocol}://: {type(error).__name__}: {error_reason(error)}") from error
+        raise NetworkError(f"{url}: cannot set up {protocol}://: {type(error).__name__}: "
+                           f"{error_reason(error)}") from error
     return fs, cls._strip_protocol(url)
 
 
