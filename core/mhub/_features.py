@@ -136,7 +136,15 @@ def _within(path: str, point: str) -> bool:
 
 
 class _Stop(Exception):
-    """Raised by the hook on the last requested point: nothing after it needs computing."""
+    """Raised at the last requested point: nothing after it needs computing.
+
+    Carries the :class:`FeatureNet` that raised it, so a FeatureNet inside another one's model (a UNet's
+    encoder) lets the outer one's stop pass through.
+    """
+
+    def __init__(self, owner: nn.Module):
+        super().__init__()
+        self.owner = owner
 
 
 class FeatureNet(nn.Module):
@@ -210,8 +218,9 @@ class FeatureNet(nn.Module):
         found: list[torch.Tensor | None] = [None] * len(self.feature_info)
         try:
             self._run(self, self._plan, "", x, found)
-        except _Stop:
-            pass
+        except _Stop as stop:
+            if stop.owner is not self:
+                raise
         return [self._to_nchw(out, info, height, width) for out, info in zip(found, self.feature_info)]
 
     def _run(self, container: nn.Module, plan, prefix: str, x, found: list) -> torch.Tensor:
@@ -227,7 +236,7 @@ class FeatureNet(nn.Module):
             if path in self._slots:
                 found[self._slots[path]] = x
                 if path == self._last:
-                    raise _Stop
+                    raise _Stop(self)
         return x
 
     def _run_hooked(self, module: nn.Module, path: str, inner: list[str], x, found: list):
@@ -235,7 +244,7 @@ class FeatureNet(nn.Module):
             def hook(_module, _args, output):
                 found[self._slots[full]] = output
                 if full == self._last:
-                    raise _Stop
+                    raise _Stop(self)
             return hook
 
         handles = [module.get_submodule(rel).register_forward_hook(capture(f"{path}.{rel}")) for rel in inner]
