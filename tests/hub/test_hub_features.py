@@ -58,3 +58,19 @@ def test_pretrained_features_with_one_input_channel(served, torchvision_resnet18
         expected = torchvision_resnet18.relu(torchvision_resnet18.bn1(torchvision_resnet18.conv1(grey.expand(-1, 3, -1, -1))))
         (got,) = net(grey)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-4 * max(1.0, expected.abs().max()))
+
+
+def test_unet_encoder_weights_come_through_the_hub(served, torchvision_resnet18, monkeypatch):
+    from mhub_unet import UNet
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = UNet(backbone="resnet18.test_st", num_classes=2).eval()  # the tag loads that weight set
+    reference = create_feature_extractor(torchvision_resnet18, return_nodes=LEVELS)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        got, expected = model.backbone.encoder(x), reference(x)
+    for tensor, level in zip(got, LEVELS):
+        torch.testing.assert_close(tensor, expected[level], rtol=0, atol=1e-4 * max(1.0, expected[level].abs().max()))
+    monkeypatch.setenv("MHUB_OFFLINE", "1")  # the default weights are not cached: asking for them must fail
+    with pytest.raises(mhub.OfflineError, match="resnet18"):
+        UNet(backbone="resnet18", encoder_pretrained=True)
