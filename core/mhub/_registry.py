@@ -26,6 +26,7 @@ from ._lazy import is_reference
 from ._manifest import NAME_RE, load_manifest
 from ._specs import ArchSpec, WeightSpec
 
+BUILTIN_REFERENCE_LIBRARIES = ("torchvision", "timm")
 ARCH_FIELDS = {"defaults", "paper", "first_conv", "classifier", "num_params", "description", "aliases"}
 
 
@@ -45,6 +46,7 @@ class Registry:
     weights: dict[str, WeightSpec] = field(default_factory=dict)
     converters: dict[str, Converter] = field(default_factory=dict)
     sources: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    reference_models: dict[str, tuple[Any, str]] = field(default_factory=dict)  # library -> (builder, plugin)
     aliases: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # alias -> (arch, tag or None)
     conflicts: dict[str, str] = field(default_factory=dict)  # name -> error message
 
@@ -196,6 +198,13 @@ class Registry:
             raise PluginError(f"source {scheme!r}: needs a scheme name and a fetcher")
         self._add(self.sources, scheme, (fetcher, plugin), "source scheme", plugin)
 
+    def add_reference_model(self, plugin: str, library: str, builder: Any) -> None:
+        if not isinstance(library, str) or not library.isidentifier() or not is_reference(builder):
+            raise PluginError(f"reference implementation {library!r}: needs a library name and a builder")
+        if library in BUILTIN_REFERENCE_LIBRARIES:
+            raise PluginError(f"reference implementation '{library}' is built in")
+        self._add(self.reference_models, library, (builder, plugin), "reference implementation", plugin)
+
     def check(self) -> None:
         """Drop weight sets whose architecture or converter nobody registered, with a warning."""
         for name, spec in list(self.weights.items()):
@@ -283,7 +292,7 @@ def get_registry() -> Registry:
     """The registry index, built on first use."""
     global _registry
     if _registry is None:
-        _registry = _build()
+        _registry = plugins.build_registry(_build)
     return _registry
 
 
@@ -310,6 +319,7 @@ def _build() -> Registry:
     plugins.call_each("register_converters", registrar(registry.add_converter))
     plugins.call_each("register_sources", registrar(registry.add_source))
     plugins.call_each("register_weights", registrar(registry.add_manifest))
+    plugins.call_each("register_reference_models", registrar(registry.add_reference_model))
     for directory in registry_dirs():
         for path in sorted(directory.glob("*.toml")):
             try:

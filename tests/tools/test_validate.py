@@ -124,7 +124,7 @@ def test_weights_in_the_wrong_layout_are_a_clear_error(tmp_path, toy_files):
 def test_no_reference_is_a_clear_error(toy_files):
     weights, _ref = toy_files
     result = invoke("validate", "toynet", "--weights", str(weights), check=False)
-    assert result.exit_code == 1 and "give --reference FILE, torchvision:NAME or timm:NAME" in result.output
+    assert result.exit_code == 1 and "give --reference FILE or LIBRARY:NAME (one of torchvision, timm)" in result.output
 
 
 # -- the comparison itself --------------------------------------------------------------------------------------

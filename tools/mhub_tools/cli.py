@@ -79,10 +79,11 @@ def hash_command(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--weights", required=True, type=FILE, help="Checkpoint in mhub's layout (from mhub convert).")
 @click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda"]),
               help="Run on this device (repeatable; default cpu). cuda runs with TF32 off, then on.")
-@click.option("--reference", metavar="FILE|torchvision:NAME|timm:NAME",
-              help="Reference outputs: a file, or a reference implementation (default: the weight set's file).")
+@click.option("--reference", metavar="FILE|LIBRARY:NAME",
+              help="Reference outputs: a file, or an upstream implementation: torchvision:NAME, timm:NAME or a "
+                   "library a plugin registers (default: the weight set's file).")
 @click.option("--reference-weights", type=FILE,
-              help="Upstream checkpoint for a torchvision:/timm: reference (default: the weights under test, "
+              help="Upstream checkpoint for a LIBRARY:NAME reference (default: the weights under test, "
                    "mapped back to the upstream layout).")
 @click.option("--image", "images", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Also print the top-5 ImageNet labels of this image (repeatable).")
@@ -143,8 +144,9 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
 @click.option("--converter", help="Key map applied at pull time (only for torch-pickle files in upstream layout).")
 @click.option("--default", "default", is_flag=True, help="Make this tag the architecture's default.")
 @click.option("--description", help="Free text (default: the provenance mhub convert recorded).")
-@click.option("--reference", metavar="torchvision:NAME|timm:NAME",
-              help="Take the reference outputs from this implementation instead of mhub's model.")
+@click.option("--reference", metavar="LIBRARY:NAME",
+              help="Take the reference outputs from this upstream implementation (torchvision:NAME, timm:NAME or "
+                   "a library a plugin registers) instead of mhub's model.")
 @click.option("--reference-weights", type=FILE, help="Upstream checkpoint for --reference.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Registry directory: <family>.toml and references/ are written here.")

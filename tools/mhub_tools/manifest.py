@@ -122,8 +122,9 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
         converter: key map that turns a ``torch-pickle`` file into our layout at pull time.
         default: mark this tag as the architecture's default.
         description: free text; defaults to the provenance ``mhub convert`` recorded.
-        reference: ``torchvision:NAME`` / ``timm:NAME`` to take reference outputs from that library instead of
-            from our model (see :mod:`mhub_tools.validate`).
+        reference: ``LIBRARY:NAME`` (``torchvision``, ``timm`` or a library a plugin registers) to take the
+            reference outputs from that upstream implementation instead of from our model (see
+            :mod:`mhub_tools.validate`).
         reference_weights: upstream checkpoint for such a reference.
         out_dir: a registry-like directory (created if needed).
         log: receives progress lines.

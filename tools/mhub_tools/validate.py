@@ -20,10 +20,12 @@ cuda, TF32 on               1e-2         0.999       TF32 keeps 10 mantissa bits
 ==========================  ===========  ==========  ==============================================
 
 The reference is a reference-output file, or a reference implementation run here on CPU in fp32:
-``torchvision:NAME`` / ``timm:NAME`` builds that library's model (random init is never used) and loads
+``LIBRARY:NAME`` builds that library's model (random init is never used) and loads
 either ``--reference-weights`` (the original upstream checkpoint: the strongest check, as it does not
 depend on our conversion) or, when none is given, the weights under test mapped back to the upstream layout.
-The way back is learned by feeding the registered key map a marker state dict whose every element is
+``torchvision`` and ``timm`` are built in; a plugin adds its own upstream implementation as a library with
+the ``register_reference_models`` hook (``register("tinyref", "mhub_example.upstream:build")``), and the key
+map ``"<library>.<family>"`` it registers with ``register_converters`` is the way back. The way back is learned by feeding the registered key map a marker state dict whose every element is
 unique and inverting it exactly; a map that changes values rather than names is refused, and the structural
 matcher stands in where no map is registered. A converter that swapped two tensors is therefore still
 caught: the upstream model receives them in its own correct places while ours runs them swapped.
@@ -165,9 +167,27 @@ def load_model(arch, state: Mapping[str, Any]):
     return model.float().eval()
 
 
+def reference_libraries() -> list[str]:
+    """Names usable as ``LIBRARY`` in ``--reference LIBRARY:NAME``: the built-in ones and the plugins'."""
+    from mhub import get_registry
+    from mhub._registry import BUILTIN_REFERENCE_LIBRARIES
+
+    return [*BUILTIN_REFERENCE_LIBRARIES, *sorted(get_registry().reference_models)]
+
+
+def is_library_reference(reference: str) -> bool:
+    """Whether ``reference`` is ``LIBRARY:NAME`` for a known library (and not an existing file)."""
+    library, sep, name = reference.partition(":")
+    return bool(sep and name) and library in reference_libraries() and not Path(reference).exists()
+
+
 def build_library_model(library: str, name: str, num_classes: int, in_chans: int):
-    """A torchvision or timm model, on the meta device (its weights come from elsewhere)."""
+    """A torchvision, timm or plugin-registered upstream model, on the meta device (its weights come from
+    elsewhere)."""
     import torch
+
+    from mhub import get_registry
+    from mhub._lazy import import_string
 
     with torch.device("meta"):
         if library == "torchvision":
@@ -185,9 +205,15 @@ def build_library_model(library: str, name: str, num_classes: int, in_chans: int
             if not timm.is_model(name):
                 raise ConversionError(f"timm has no model '{name}'")
             model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+        elif library in get_registry().reference_models:
+            builder = import_string(get_registry().reference_models[library][0])
+            model = builder(name, num_classes=num_classes, in_chans=in_chans)
+            if not isinstance(model, torch.nn.Module):
+                raise ConversionError(f"reference {library}:{name}: the builder returned a {type(model).__name__}, "
+                                      "not a torch.nn.Module")
         else:
-            raise ConversionError(f"unknown reference implementation '{library}'; use torchvision:NAME or "
-                                  "timm:NAME")
+            raise ConversionError(f"unknown reference implementation '{library}'; use one of "
+                                  f"{', '.join(f'{lib}:NAME' for lib in reference_libraries())}")
     return model.eval()
 
 
@@ -197,7 +223,7 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
 
     Args:
         arch: our architecture (its family names the converter ``"<library>.<family>"``).
-        library: ``"torchvision"`` or ``"timm"``.
+        library: ``"torchvision"``, ``"timm"`` or a library a plugin registered.
         upstream_keys: the upstream model's state dict (meta tensors are fine: only keys and shapes are read).
         ours: the weights under test, in our layout.
         size: input size of the forward pass that orders our tensors (structural matcher only).
@@ -263,14 +289,14 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
 def library_reference(spec: str, arch, ours: Mapping[str, Any], input_spec: InputSpec, num_classes: int, *,
                       reference_weights: str | Path | None = None,
                       log: Callable[[str], None] = lambda _: None) -> Reference:
-    """Logits of a torchvision/timm model on the reference input (CPU, fp32). See the module docstring."""
+    """Logits of an upstream model (``LIBRARY:NAME``) on the reference input (CPU, fp32). See the module docstring."""
     import torch
 
     from mhub.hub.convert import read_checkpoint
 
     library, _, name = spec.partition(":")
     if not name:
-        raise ConversionError(f"reference '{spec}': expected torchvision:NAME or timm:NAME")
+        raise ConversionError(f"reference '{spec}': expected LIBRARY:NAME (e.g. torchvision:resnet50)")
     model = build_library_model(library, name, num_classes, input_spec.in_chans)
     expected = model.state_dict()
     if reference_weights is not None:
@@ -331,9 +357,9 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
         name: ``arch`` or ``arch.tag``; a registered tag supplies preprocessing and the reference file.
         weights: checkpoint in mhub's layout (output of ``mhub convert``).
         devices: ``"cpu"`` and/or ``"cuda"`` (CUDA runs twice: TF32 off, then on; skipped without a GPU).
-        reference: a reference-output file, ``torchvision:NAME`` or ``timm:NAME``; defaults to the
-            registered weight set's reference file.
-        reference_weights: upstream checkpoint for a ``torchvision:`` / ``timm:`` reference.
+        reference: a reference-output file or ``LIBRARY:NAME`` (``torchvision``, ``timm`` or a library a
+            plugin registered); defaults to the registered weight set's reference file.
+        reference_weights: upstream checkpoint for a ``LIBRARY:NAME`` reference.
         images: image files whose top-5 labels are reported.
         size: input size when no reference file fixes it (default: ``preprocess.crop`` or 224).
         preprocess: overrides of the preprocessing (for ``images`` and the input size), which otherwise
@@ -363,8 +389,9 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     if reference is None and spec is not None and spec.reference_path is not None:
         reference = str(spec.reference_path)
     if reference is None:
-        raise ConversionError(f"no reference for '{name}': give --reference FILE, torchvision:NAME or timm:NAME")
-    if reference.startswith(("torchvision:", "timm:")) and not Path(reference).exists():
+        raise ConversionError(f"no reference for '{name}': give --reference FILE or LIBRARY:NAME (one of "
+                              f"{', '.join(reference_libraries())})")
+    if is_library_reference(reference):
         input_spec = InputSpec(size or input_size(preprocess), in_chans)
         ref = library_reference(reference, arch, state, input_spec, num_classes,
                                 reference_weights=reference_weights, log=log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .._errors import UnknownModelError
@@ -103,14 +105,45 @@ def _rows(rows, *, indent: int, width: int) -> None:
 
 
 @click.command("plugins")
+@click.option("--check", "check", metavar="NAME",
+              help="Self-test one plugin (entry-point or distribution name) for its author; exit 1 on problems.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def plugins_command(as_json: bool) -> None:
-    """List plugins with their versions, hooks and status."""
+def plugins_command(check: str | None, as_json: bool) -> None:
+    """List plugins with their versions, hooks and status.
+
+    \b
+    --check NAME imports the plugin's entry point in a fresh interpreter that refuses torch,
+    checks its hooks, registrations and manifests, imports every builder, converter, source
+    fetcher and reference implementation it names, and reads every reference-output file.
+    """
+    if check is not None:
+        _check(check, as_json)
+        return
     infos = plugin_infos()
     if as_json:
         emit_json([info.to_dict() for info in infos])
         return
     for info in infos:
         version = f" {info.version}" if info.version else ""
-        click.echo(f"{info.name}{version} [{info.distribution or 'local'}]  hooks: {', '.join(info.hooks) or '-'}"
-                   f"  status: {info.status}")
+        commands = f"  commands: {', '.join(info.commands)}" if info.commands else ""
+        click.echo(f"{info.name}{version} [{info.distribution or 'in-process'}]  hooks: {', '.join(info.hooks) or '-'}"
+                   f"{commands}  status: {info.status}")
+
+
+def _check(name: str, as_json: bool) -> None:
+    from .._plugin_check import FAIL, check_plugin
+
+    results = check_plugin(name)
+    failed = sum(check.level == FAIL for _, checks in results for check in checks)
+    if as_json:
+        emit_json([{"plugin": info.to_dict() if info else None, "checks": [c.to_dict() for c in checks]}
+                   for info, checks in results])
+    else:
+        for info, checks in results:
+            if info is not None:
+                click.echo(f"plugin {info.name}")
+            for check in checks:
+                click.echo(check.line())
+        click.echo(f"{failed} problem{'s' if failed != 1 else ''} found" if failed else "all checks passed")
+    if failed:
+        sys.exit(1)
