@@ -55,7 +55,8 @@ def test_pretrained_features_with_one_input_channel(served, torchvision_resnet18
     net = mhub.create("resnet18.test_st", pretrained=True, features_only=True, in_chans=1, out_indices=(0,)).eval()
     grey = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
-        expected = torchvision_resnet18.relu(torchvision_resnet18.bn1(torchvision_resnet18.conv1(grey.expand(-1, 3, -1, -1))))
+        tv = torchvision_resnet18
+        expected = tv.relu(tv.bn1(tv.conv1(grey.expand(-1, 3, -1, -1))))  # a grey image in RGB
         (got,) = net(grey)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-4 * max(1.0, expected.abs().max()))
 

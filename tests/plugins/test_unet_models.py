@@ -43,7 +43,8 @@ def test_unet_constructor_equals_the_registered_model():
 def test_smp_taps_replace_the_backbone_levels_where_smp_does():
     efficientnet = mhub.create("unet_efficientnet_b3").backbone.encoder.feature_info
     assert efficientnet.module_name()[0] == "backbone.stem" and efficientnet.channels()[0] == 40
-    assert efficientnet.module_name()[1:] == mhub.create("efficientnet_b3", features_only=True).feature_info.module_name()[1:]
+    backbone_levels = mhub.create("efficientnet_b3", features_only=True).feature_info.module_name()
+    assert efficientnet.module_name()[1:] == backbone_levels[1:]
     mobilenet = mhub.create("unet_mobilenet_v2").backbone.encoder.feature_info
     assert mobilenet.module_name()[-1] == "backbone.head" and mobilenet.channels()[-1] == 1280
 
