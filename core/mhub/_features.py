@@ -89,6 +89,8 @@ def declared_features(model: nn.Module, points: Sequence[dict[str, Any]] | None 
             value = point.get(field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise FeatureError(f"{where} ('{point['module']}'): '{field}' must be a positive int, got {value!r}")
+        if any(p.get("module") == point["module"] for p in points[:index]):
+            raise FeatureError(f"{where}: module '{point['module']}' is listed twice")
         if point["reduction"] < previous:
             raise FeatureError(f"{where} ('{point['module']}'): reductions must not decrease (forward order)")
         if point.get("layout", "NCHW") not in LAYOUTS:
@@ -136,7 +138,7 @@ def _within(path: str, point: str) -> bool:
 
 
 class _Stop(Exception):
-    """Raised at the last requested point: nothing after it needs computing.
+    """Raised by the hook on the last requested point, inside a module's own forward: nothing after it is needed.
 
     Carries the :class:`FeatureNet` that raised it, so a FeatureNet inside another one's model (a UNet's
     encoder) lets the outer one's stop pass through.
@@ -167,8 +169,8 @@ class FeatureNet(nn.Module):
             points: feature points to use instead of the model's declaration (same format).
 
         Raises:
-            FeatureError: no or a malformed declaration, bad ``out_indices``, or a model that is not a
-                plain ``nn.Sequential``.
+            FeatureError: no or a malformed declaration, bad ``out_indices``, or a model that is neither a
+                ``BackboneClassifier`` nor a plain ``nn.Sequential``.
         """
         super().__init__()
         declared = declared_features(model, points)
@@ -221,6 +223,9 @@ class FeatureNet(nn.Module):
         except _Stop as stop:
             if stop.owner is not self:
                 raise
+        missing = [info["module"] for out, info in zip(found, self.feature_info) if out is None]
+        if missing:
+            raise FeatureError(f"the forward pass never ran the feature module(s) {', '.join(missing)}")
         return [self._to_nchw(out, info, height, width) for out, info in zip(found, self.feature_info)]
 
     def _run(self, container: nn.Module, plan, prefix: str, x, found: list) -> torch.Tensor:
@@ -235,9 +240,7 @@ class FeatureNet(nn.Module):
                 x = child(x)
             if path in self._slots:
                 found[self._slots[path]] = x
-                if path == self._last:
-                    raise _Stop(self)
-        return x
+        return x  # the plan ends with the last requested point: nothing after it runs
 
     def _run_hooked(self, module: nn.Module, path: str, inner: list[str], x, found: list):
         def capture(full: str):

@@ -218,12 +218,29 @@ def test_channels_last_levels_are_permuted_to_nchw():
     ([{"module": "backbone.1", "num_chs": 4, "reduction": 4},
       {"module": "backbone.0", "num_chs": 4, "reduction": 2}], "must not decrease"),
     ([{"module": "backbone.0", "num_chs": 4, "reduction": 2, "layout": "CHW"}], "layout"),
+    ([{"module": "backbone.0", "num_chs": 4, "reduction": 2}] * 2, "listed twice"),
 ])
 def test_malformed_declarations_are_named(points, message):
     model = mhub.BackboneClassifier(nn.Sequential(nn.Conv2d(3, 4, 2, 2), nn.ReLU()), nn.Identity(),
                                     feature_info=points)
     with pytest.raises(FeatureError, match=message):
         mhub.features(model)
+
+
+class Skips(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Identity()
+
+    def forward(self, x):
+        return x
+
+
+def test_a_level_whose_module_never_runs_is_named():
+    model = mhub.BackboneClassifier(Skips(), nn.Identity(),
+                                    feature_info=[{"module": "backbone.unused", "num_chs": 3, "reduction": 1}])
+    with pytest.raises(FeatureError, match="never ran the feature module.*backbone.unused"):
+        mhub.features(model)(torch.zeros(1, 3, 4, 4))
 
 
 def test_a_model_without_declaration_or_sequence_is_refused():
@@ -242,6 +259,7 @@ REPRESENTATIVES = [
     "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5_v1stem", "semnasnet_075", "mnasnet_small",
     "efficientnet_lite0", "tf_efficientnet_b0", "efficientnet_v2_m", "tf_efficientnetv2_b0", "efficientnetv2_rw_s",
     "alexnet", "vgg11", "squeezenet1_0", "squeezenet1_1", "densenet161", "googlenet",
+    "unet_resnet18",
 ]
 
 
