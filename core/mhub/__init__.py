@@ -33,6 +33,7 @@ _LAZY = {
     "classifier": "._model",
     "features": "._features",
     "FeatureNet": "._features",
+    "evaluate": ".evaluation",
     "pull": ".hub",
     "layers": ".layers",
 }
@@ -46,8 +47,7 @@ def __getattr__(name: str):
 
 
 __all__ = sorted([
-    "BackboneClassifier", "ConversionError", "FeatureError", "FeatureNet", "IntegrityError", "ManifestError",
-    "MhubError", "NetworkError", "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError",
-    "UnknownModelError", "__version__", "backbone", "classifier", "create", "features", "get_registry", "hookimpl",
-    "layers", "list_models", "pull",
+    "features": "._features",
+    "FeatureNet": "._features",
+    "evaluate": ".evaluation",
 ])

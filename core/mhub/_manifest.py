@@ -285,12 +285,22 @@ def source_problem(source: str) -> str | None:
 
 
 def default_filename(spec: WeightSpec) -> str:
-    """The name a weight file gets in the cache: ``filename`` or the last segment of its first source."""
+    """The name a weight file gets in the cache: ``filename``, else the last segment of its first source
+    (``model.tag`` when it has none) with the suffix of the entry's ``format``, whatever the URL's suffix:
+    ``.safetensors``, or for ``torch-pickle`` ``.pth`` unless it already ends in ``.pth``/``.pt``/``.bin``/``.ckpt``.
+    """
     if spec.filename:
         return spec.filename
     path = unquote(urlsplit(spec.sources[0]).path).split("@")[0]
-    name = PurePosixPath(path).name or f"{spec.name}.bin"
-    return name if relative_path_problem(name) is None else f"{spec.name}.bin"
+    name = PurePosixPath(path).name
+    if not name or relative_path_problem(name) is not None:
+        name = spec.name
+    pickles = (".pth", ".pt", ".bin", ".ckpt")
+    suffix = PurePosixPath(name).suffix
+    stem = name[:-len(suffix)] if suffix.lower() in (*pickles, ".safetensors") else name
+    if spec.format == "safetensors":
+        return f"{stem}.safetensors"
+    return name if suffix.lower() in pickles else f"{stem}.pth"
 
 
 def dump_manifest(specs: Iterable[WeightSpec | dict[str, Any]]) -> str:

@@ -11,7 +11,9 @@ class BackboneClassifier(nn.Sequential):
     """``nn.Sequential(backbone, classifier)`` with the two parts addressable by name.
 
     State-dict keys start with ``backbone.`` or ``classifier.``; ``mhub.backbone(model)`` returns the
-    feature extractor (stride 32 for the image families) and ``mhub.classifier(model)`` the head.
+    feature extractor (a stride-32 map for the convolutional families, the normalised tokens ``(B, N, D)`` for
+    ViT and the MLP families, as timm's ``forward_features``) and ``mhub.classifier(model)`` the head, which
+    starts with the global pool (with ``num_classes=0`` a model returns the pooled features).
 
     Args:
         backbone: the feature extractor.

@@ -24,7 +24,7 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 
 
 @pytest.mark.parametrize("args", [["list"], ["list", "--pretrained", "--json"], ["info", "resnet50"],
-                                  ["plugins"], ["--help"], ["--version"]])
+                                  ["plugins"], ["--help"], ["eval", "--help"], ["--version"]])
 def test_catalog_commands_never_import_heavy_modules(args):
     result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True)
     heavy = [l for l in result.stderr.splitlines() if l.startswith("HEAVY=")]

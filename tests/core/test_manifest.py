@@ -109,8 +109,21 @@ def test_invalid_toml_and_top_level_are_reported(tmp_path):
 def test_cache_file_name_comes_from_source_and_never_escapes():
     (spec,) = parse(GOOD)
     assert default_filename(spec) == "tiny-abcd1234.pth"
-    (hf,) = parse(with_(sources=["hf://org/repo/sub/model.safetensors@abc123"]))
+    (hf,) = parse(with_(sources=["hf://org/repo/sub/model.safetensors@abc123"], format="safetensors"))
     assert default_filename(hf) == "model.safetensors"
+
+
+@pytest.mark.parametrize("source,fmt,name", [
+    ("tiny://resnet_tiny", "safetensors", "tinynet.demo.safetensors"),  # a plugin scheme: no path segment
+    ("https://example.invalid/weights/abc123", "safetensors", "abc123.safetensors"),  # no suffix at all
+    ("https://example.invalid/model.bin", "safetensors", "model.safetensors"),  # a pickle suffix, safetensors bytes
+    ("https://example.invalid/model.safetensors", "torch-pickle", "model.pth"),
+    ("https://example.invalid/resnet-v1.5", "torch-pickle", "resnet-v1.5.pth"),
+    ("https://example.invalid/model.ckpt", "torch-pickle", "model.ckpt"),
+])
+def test_cache_file_name_follows_the_format_not_the_url(source, fmt, name):
+    (spec,) = parse(with_(sources=[source], format=fmt))
+    assert default_filename(spec) == name
 
 
 def test_parsed_copy_is_reused_and_follows_edits(tmp_path, isolated_home):

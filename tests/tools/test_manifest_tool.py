@@ -144,3 +144,41 @@ def test_registry_check_finds_missing_stale_and_orphaned_references(tmp_path, to
     assert any("made for input 'another-input'" in p for p in registry_problems(registry))
     (registry / "broken.toml").write_text("[[weights]]\nmodel = 1\n")
     assert any("broken.toml: entry 0" in p for p in registry_problems(registry))
+
+
+def test_metrics_from_records_what_mhub_eval_measured_on_this_very_file(tmp_path, toy):
+    import json
+
+    from PIL import Image
+
+    weights, _ = toy
+    generator = torch.Generator().manual_seed(0)
+    for index in range(4):  # class-index folders 0..3, one random 40x40 image each
+        (tmp_path / "data" / str(index)).mkdir(parents=True)
+        pixels = torch.randint(0, 256, (40, 40, 3), dtype=torch.uint8, generator=generator).numpy()
+        Image.fromarray(pixels).save(tmp_path / "data" / str(index) / "x.png")
+    measured = invoke("eval", "toynet", str(tmp_path / "data"), "--weights", str(weights), "--preprocess",
+                      "resize=36", "--preprocess", "crop=32", "--workers", "0", "--json").output
+    (tmp_path / "eval.json").write_text(measured[measured.index("{"):])
+    figures = json.loads((tmp_path / "eval.json").read_text())
+    assert figures["n"] == 4 and figures["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+    invoke("manifest", "toynet.measured", "--weights", str(weights), "--source", "https://example.invalid/a",
+           "--license", "MIT", "--metrics-from", str(tmp_path / "eval.json"), "-o", str(tmp_path / "reg"))
+    invoke("manifest", "toynet.claimed", "--weights", str(weights), "--source", "https://example.invalid/a",
+           "--license", "MIT", "--metrics-from", str(tmp_path / "eval.json"), "--metric", "top5=99.5",
+           "-o", str(tmp_path / "reg"))
+    measured_spec, claimed_spec = load_manifest(tmp_path / "reg" / "toy.toml")
+    assert dict(measured_spec.metrics) == {"top1": round(figures["top1"], 3), "top5": round(figures["top5"], 3)}
+    assert dict(claimed_spec.metrics) == {"top1": round(figures["top1"], 3), "top5": 99.5}
+
+    (tmp_path / "other.json").write_text(json.dumps({**figures, "weights_sha256": "0" * 64}))
+    other = invoke("manifest", "toynet.other", "--weights", str(weights), "--source", "https://example.invalid/a",
+                   "--license", "MIT", "--metrics-from", str(tmp_path / "other.json"), "-o", str(tmp_path / "reg"),
+                   check=False)
+    assert other.exit_code == 1 and f"measured weights with sha256 {'0' * 64}, not this file" in other.output
+    (tmp_path / "other.json").write_text('{"accuracy": 1}')
+    other = invoke("manifest", "toynet.other", "--weights", str(weights), "--source", "https://example.invalid/a",
+                   "--license", "MIT", "--metrics-from", str(tmp_path / "other.json"), "-o", str(tmp_path / "reg"),
+                   check=False)
+    assert other.exit_code == 1 and "is not the output of 'mhub eval --json'" in other.output

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from mhub import get_registry
+from mhub.cli._options import parse_pairs
 from mhub.cli._output import emit_json
 
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -30,7 +31,8 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Input size of the (meta-device) forward pass that orders the model's tensors.")
 def convert_command(src: Path, name: str, source: str | None, output: Path, num_classes: int | None,
                     in_chans: int | None, input_size: int) -> None:
-    """Convert checkpoint SRC (.pth/.pt/.bin read with weights_only=True, or .safetensors) to mhub's layout.
+    """Convert checkpoint SRC (a torch checkpoint, read with weights_only=True, or a safetensors file; told
+    apart by their first bytes, not the file's suffix) to mhub's layout.
 
     A registered key map is used when one fits; otherwise a structural matcher pairs tensors by the model's
     forward order and shape, prints the mapping, and refuses ambiguity. The output carries metadata: model,
@@ -100,8 +102,10 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
     Reports max abs error, cosine similarity and top-5 agreement per run and exits 1 when any run is
     outside its tolerance (fp32: max abs <= 1e-4 * max(1, max|ref|), cosine >= 0.99999; CUDA with TF32 on:
     1e-2 and 0.999). The reference input is mhub's deterministic synthetic batch (see mhub_tools.reference).
+
+    This proves the outputs, not the accuracy claim: measure top-1/top-5 on a labelled image set with
+    'mhub eval NAME DATA --weights FILE' (and give its --json output to 'mhub manifest --metrics-from').
     """
-    from .manifest import parse_pairs
     from .validate import validate
 
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
@@ -138,6 +142,8 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
               help="URL the file will be served from (repeatable, in order of preference).")
 @click.option("--license", "license_", required=True, help="Licence of the weights (e.g. BSD-3-Clause).")
 @click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="e.g. top1=76.13 (repeatable).")
+@click.option("--metrics-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="EVAL.json",
+              help="Record top1/top5 measured by 'mhub eval NAME DATA --weights FILE --json' (--metric wins).")
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
               help="Override the ImageNet defaults: resize=256 crop=224 interpolation=bilinear "
                    "mean=0.485,0.456,0.406 std=0.229,0.224,0.225 (repeatable).")
@@ -151,18 +157,19 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Registry directory: <family>.toml and references/ are written here.")
 def manifest_command(name: str, weights: Path, sources: tuple[str, ...], license_: str, metrics: tuple[str, ...],
-                     preprocess: tuple[str, ...], converter: str | None, default: bool, description: str | None,
-                     reference: str | None, reference_weights: Path | None, output_dir: Path) -> None:
+                     metrics_from: Path | None, preprocess: tuple[str, ...], converter: str | None, default: bool,
+                     description: str | None, reference: str | None, reference_weights: Path | None,
+                     output_dir: Path) -> None:
     """Write the [[weights]] entry for NAME.TAG and its reference-output file.
 
     The directory can be used as it is through MHUB_REGISTRY, or copied into registry/ for a pull request.
     """
-    from .manifest import parse_pairs, write_entry
+    from .manifest import write_entry
 
     metric_values = parse_pairs(metrics, "--metric")
     written = write_entry(name, weights, sources=sources, license=license_, metrics=metric_values,
-                          preprocess=parse_pairs(preprocess, "--preprocess"), converter=converter,
-                          default=default, description=description, reference=reference,
+                          metrics_from=metrics_from, preprocess=parse_pairs(preprocess, "--preprocess"),
+                          converter=converter, default=default, description=description, reference=reference,
                           reference_weights=reference_weights, out_dir=output_dir, log=click.echo)
     click.echo(written.text, nl=False)
     click.echo(f"wrote {written.manifest} and {written.reference}")

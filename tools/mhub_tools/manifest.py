@@ -8,6 +8,7 @@ request.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,26 +36,23 @@ class Written:
     text: str
 
 
-def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """``["top1=76.1", "mean=0.5,0.5,0.5"]`` -> ``{"top1": 76.1, "mean": [0.5, 0.5, 0.5]}`` (ints stay ints)."""
+def measured_metrics(path: str | Path, weights_sha256: str) -> dict[str, float]:
+    """``top1`` and ``top5`` from the ``--json`` output of ``mhub eval``, rounded to 3 decimals.
 
-    def number(text: str) -> Any:
-        text = text.strip()
-        for kind in (int, float):
-            try:
-                return kind(text)
-            except ValueError:
-                pass
-        return text
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConversionError(f"{what} '{pair}': expected KEY=VALUE")
-        values = [number(v) for v in value.split(",")]
-        out[key.strip()] = values if len(values) > 1 else values[0]
-    return out
+    Raises:
+        ManifestError: the file is not such output, or it measured a different weights file.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ManifestError(f"cannot read metrics from '{path}': {error}") from error
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), (int, float)) for k in ("top1", "top5")):
+        raise ManifestError(f"'{path}' is not the output of 'mhub eval --json' (no numeric top1 and top5)")
+    measured = data.get("weights_sha256")
+    if measured is not None and measured != weights_sha256:
+        raise ManifestError(f"'{path}' measured weights with sha256 {measured}, not this file ({weights_sha256})")
+    return {key: round(float(data[key]), 3) for key in ("top1", "top5")}
 
 
 def registry_problems(directory: str | Path) -> list[str]:
@@ -96,17 +94,25 @@ def registry_problems(directory: str | Path) -> list[str]:
 
 
 def file_metadata(path: Path) -> dict[str, str]:
-    """The provenance metadata ``mhub convert`` stored in a safetensors header (empty otherwise)."""
-    if path.suffix.lower() != ".safetensors":
-        return {}
-    from safetensors import safe_open
+    """The provenance metadata ``mhub convert`` stored in a safetensors header (empty for a pickle).
 
-    with safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
+    Raises:
+        ConversionError: the file is neither format, or a malformed safetensors file.
+    """
+    if checkpoint_format(path) != "safetensors":
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as error:
+        raise ConversionError(f"{path}: not a readable safetensors file: {str(error).strip()}") from None
 
 
 def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], license: str,
-                metrics: Mapping[str, float] | None = None, preprocess: Mapping[str, Any] | None = None,
+                metrics: Mapping[str, float] | None = None, metrics_from: str | Path | None = None,
+                preprocess: Mapping[str, Any] | None = None,
                 converter: str | None = None, default: bool = False, description: str | None = None,
                 reference: str | None = None, reference_weights: str | Path | None = None,
                 out_dir: str | Path = ".", log: Callable[[str], None] = lambda _: None) -> Written:
@@ -117,7 +123,9 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
         weights: the file users will download (usually the output of ``mhub convert``).
         sources: where it will be served, in order of preference.
         license: licence identifier of the weights.
-        metrics: e.g. ``{"top1": 76.1, "top5": 92.9}``.
+        metrics: e.g. ``{"top1": 76.1, "top5": 92.9}``; these win over ``metrics_from``.
+        metrics_from: ``mhub eval --json`` output whose top-1/top-5 the entry records (it must have measured
+            this very file when it names one).
         preprocess: overrides of :data:`DEFAULT_PREPROCESS`.
         converter: key map that turns a ``torch-pickle`` file into our layout at pull time.
         default: mark this tag as the architecture's default.
@@ -151,6 +159,8 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     fmt = checkpoint_format(weights)
     digest, size = sha256_file(weights)
     log(f"sha256 {digest}  size {size}  format {fmt}")
+    if metrics_from is not None:
+        metrics = {**measured_metrics(metrics_from, digest), **(metrics or {})}
 
     provenance = file_metadata(weights)
     if provenance.get("model") and provenance["model"].partition(".")[0] != arch.name:

@@ -25,10 +25,12 @@ either ``--reference-weights`` (the original upstream checkpoint: the strongest 
 depend on our conversion) or, when none is given, the weights under test mapped back to the upstream layout.
 ``torchvision`` and ``timm`` are built in; a plugin adds its own upstream implementation as a library with
 the ``register_reference_models`` hook (``register("tinyref", "mhub_example.upstream:build")``), and the key
-map ``"<library>.<family>"`` it registers with ``register_converters`` is the way back. The way back is learned by feeding the registered key map a marker state dict whose every element is
-unique and inverting it exactly; a map that changes values rather than names is refused, and the structural
-matcher stands in where no map is registered. A converter that swapped two tensors is therefore still
-caught: the upstream model receives them in its own correct places while ours runs them swapped.
+map ``"<library>.<family>"`` it registers with ``register_converters`` is the way back. The way back is
+learned by feeding the registered key map a marker state dict whose every element is unique and inverting it
+exactly (renames, and reshapes that keep the elements in order); a map that changes values is refused, and
+the structural matcher stands in where no map is registered. A converter that swapped two tensors is
+therefore still caught: the upstream model receives them in its own correct places while ours runs them
+swapped.
 """
 
 from __future__ import annotations
@@ -274,12 +276,13 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
             continue
         first = int(tensor.reshape(-1)[0])
         upstream_key = starts.get(first)
+        # a reshape keeps every element in order (a 1x1 convolution read as a linear layer): inverted exactly
         if upstream_key is None or not torch.equal(tensor.reshape(-1).to(markers[upstream_key].dtype),
                                                    markers[upstream_key].reshape(-1)) \
-                or tuple(tensor.shape) != tuple(markers[upstream_key].shape):
+                or ours[our_key].numel() != tensor.numel():
             raise ConversionError(f"key map {name} changes values, not only names ('{our_key}'); give the "
                                   "upstream checkpoint with --reference-weights")
-        back[upstream_key] = ours[our_key]
+        back[upstream_key] = ours[our_key].reshape(markers[upstream_key].shape)
     missing = [k for k, v in upstream_keys.items() if k not in back and v.numel() > 0]
     if missing:
         raise ConversionError(f"key map {name} leaves upstream tensors unmapped: {missing[:5]}")

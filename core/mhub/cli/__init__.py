@@ -19,6 +19,7 @@ COMMANDS = {
     "cache": "mhub.cli.hub:cache_command",
     "mirror": "mhub.cli.hub:mirror_command",
     "predict": "mhub.cli.predict:predict_command",
+    "eval": "mhub.cli.evaluate:eval_command",
 }
 
 

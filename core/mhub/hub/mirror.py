@@ -6,23 +6,22 @@ Tree written by ``mhub mirror DIR [NAME...]``::
     DIR/names/<model.tag>.json      {"name", "sha256", "size", "filename"}
 
 Clients fetch ``<endpoint>/blobs/sha256/<hex>`` first. For entries whose manifest knows only an upstream
-prefix, the name index supplies the full digest, which must extend that prefix.
+prefix, the name index says which blob to fetch (its digest must extend that prefix); the bytes are then
+held to the upstream prefix, never to the index's digest: a mirror cannot vouch for more than the manifest
+does. The index is read with a bound on its size (1 MiB) and time (``MHUB_TIMEOUT``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from .._errors import MhubError
 from .._specs import WeightSpec
-from .cache import Cache
-
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
+from .cache import HEX64, Cache
 
 
 def blob_url(endpoint: str, digest: str) -> str:
@@ -33,8 +32,11 @@ def names_url(endpoint: str, name: str) -> str:
     return f"{endpoint.rstrip('/')}/names/{name}.json"
 
 
-def mirror_digest(endpoint: str, spec: WeightSpec) -> str | None:
-    """The full digest a mirror records for a prefix-only entry, or None when it has none that fits."""
+def mirror_location(endpoint: str, spec: WeightSpec) -> str | None:
+    """Which blob of the mirror holds a prefix-only entry (a digest extending its prefix), or None.
+
+    Only a location: the caller still checks the bytes against the entry's own prefix.
+    """
     from .sources import fetch_small
 
     try:
@@ -42,7 +44,7 @@ def mirror_digest(endpoint: str, spec: WeightSpec) -> str | None:
     except (MhubError, ValueError, OSError):
         return None
     digest = data.get("sha256") if isinstance(data, dict) else None
-    if isinstance(digest, str) and HEX64.match(digest) and digest.startswith(spec.sha256_prefix or ""):
+    if isinstance(digest, str) and HEX64.fullmatch(digest) and digest.startswith(spec.sha256_prefix or ""):
         return digest
     return None
 
@@ -66,8 +68,8 @@ def write_mirror(directory: str | os.PathLike, names: list[str] | tuple[str, ...
             records.append({"name": spec.name, "sha256": digest, "size": size,
                             "filename": ref.get("filename", "")})
     else:
-        records = [{k: ref[k] for k in ("name", "sha256", "size", "filename")} for ref in cache.refs()
-                   if cache.has_blob(ref["sha256"], ref.get("size"))]
+        records = [{k: ref.get(k) for k in ("name", "sha256", "size", "filename")} for ref in cache.refs()
+                   if isinstance(ref.get("size"), int) and cache.verified_blob(ref["sha256"], ref["size"])]
     for record in records:
         _place(cache.blob_path(record["sha256"]), root / "blobs" / "sha256" / record["sha256"], record["size"])
         target = root / "names" / f"{record['name']}.json"
