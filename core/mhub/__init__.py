@@ -47,7 +47,8 @@ def __getattr__(name: str):
 
 
 __all__ = sorted([
-    "features": "._features",
-    "FeatureNet": "._features",
-    "evaluate": ".evaluation",
+    "BackboneClassifier", "ConversionError", "FeatureError", "FeatureNet", "IntegrityError", "ManifestError",
+    "MhubError", "NetworkError", "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError",
+    "UnknownModelError", "__version__", "backbone", "classifier", "create", "evaluate", "features", "get_registry",
+    "hookimpl", "layers", "list_models", "pull",
 ])
