@@ -23,7 +23,7 @@ CLASSIFIER = "classifier.conv"
 DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default
 
 # first convolution of each backbone family, inside the UNet's encoder
-_FIRST_CONV = {"resnet": "backbone.stem.0.conv", "mobilenet": "backbone.stem.conv"}
+_FIRST_CONV = {"resnet": "backbone.stem.0.conv", "mobilenet": "backbone.stem.conv", "convnext": "backbone.stem.conv"}
 
 # unet name -> (backbone, smp encoder name, backbone family, {stride: (module, channels)} replacing the
 # backbone's feature level at that stride)
@@ -38,6 +38,7 @@ UNETS: dict[str, tuple[str, str, str, dict[int, tuple[str, int]]]] = {
     "unet_tf_efficientnet_b0": ("tf_efficientnet_b0", "efficientnet-b0", "mobilenet",
                                 {2: ("backbone.stem", 32), 16: ("backbone.blocks.8", 112)}),
     "unet_mobilenet_v2": ("mobilenet_v2", "mobilenet_v2", "mobilenet", {32: ("backbone.head", 1280)}),
+    "unet_convnext_tiny": ("convnext_tiny", "tu-convnext_tiny", "convnext", {}),
 }
 
 CONVERTERS = {"smp.unet": "mhub_unet.convert:from_smp"}

@@ -5,7 +5,8 @@ smp: ``encoder.<the encoder's own keys>``, ``decoder.blocks.<i>.conv{1,2}.{0: co
 ``backbone.decoder.blocks.<i>.conv{1,2}.{conv,norm}``, ``classifier.conv``.
 
 The encoder's keys go through the backbone family's own registered key map, chosen by a key only that smp
-encoder layout has (:data:`SMP_ENCODERS`). smp keeps modules its encoder never runs (the EfficientNets' final
+encoder layout has (:data:`SMP_ENCODERS`): torchvision's ResNet and MobileNetV2, lukemelas' and timm's
+EfficientNets, and timm's ConvNeXt under smp's ``tu-`` prefix. smp keeps modules its encoder never runs (the EfficientNets' final
 1x1 convolution); our encoder holds only what it runs, so they are dropped. Decoders with attention
 (``decoder_attention_type``), a centre block (smp's ``vgg*`` encoders), an auxiliary classification head or an
 encoder depth other than 5 have no place in the mhub layout and are refused.
@@ -27,7 +28,10 @@ SMP_ENCODERS = (
     ("_conv_stem.weight", "efficientnet_pytorch.efficientnet", ("backbone.head.",)),  # efficientnet-b0
     ("conv_stem.weight", "timm.efficientnet", ("backbone.head.",)),  # timm-efficientnet-b*
     ("features.0.0.weight", "torchvision.mobilenet", ()),  # mobilenet_v2: torchvision's
+    ("stem.0.weight", "timm.convnext", ()),  # tu-convnext_*: timm's features_only model (see _timm_names)
 )
+# smp's tu- encoders hold timm's features_only model at "model.", whose top-level Sequentials it flattens
+_FLATTENED = re.compile(r"^model\.([a-z]+)_(\d+)\.")
 # lukemelas' efficientnet-b1 ... b7 (a 17th block) pad for their training size; see mhub_unet.configs
 UNREPRODUCIBLE = {"_blocks.16._depthwise_conv.weight": "smp's efficientnet-b1 ... b7 encoders pad for their "
                   "training size (TensorFlow SAME at even sizes, symmetric at odd ones), which no mhub EfficientNet "
@@ -41,7 +45,8 @@ def from_smp(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConversionError: an encoder layout without a key map here, or parts with no place in the mhub layout.
     """
-    encoder = {key[len("encoder."):]: value for key, value in state_dict.items() if key.startswith("encoder.")}
+    encoder = {_timm_names(key[len("encoder."):]): value for key, value in state_dict.items()
+               if key.startswith("encoder.")}
     out = {f"backbone.encoder.{key}": value for key, value in _encoder(encoder).items()}
     unmapped = []
     blocks = set()
@@ -63,6 +68,11 @@ def from_smp(state_dict: Mapping[str, Any]) -> dict[str, Any]:
         raise ConversionError(f"smp Unet with {len(blocks)} decoder blocks: only encoder_depth={DEPTH} (smp's "
                               "default) converts")
     return out
+
+
+def _timm_names(key: str) -> str:
+    """A tu- encoder's key as in timm's model (``model.stages_0.blocks…`` -> ``stages.0.blocks…``)."""
+    return _FLATTENED.sub(r"\1.\2.", key)
 
 
 def _encoder(encoder: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from mhub_unet import UNet
 from mhub_unet.model import UNetConfigError
 
 torch.set_num_threads(1)
-REQUIRED = ["unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_mobilenet_v2",
+REQUIRED = ["unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_mobilenet_v2", "unet_convnext_tiny",
             *(f"unet_efficientnet_b{i}" for i in range(5))]
 
 
@@ -88,6 +88,7 @@ class OnlyStride16(nn.Module):
     (lambda: UNet(backbone="resnet18", interpolation="linear"), UNetConfigError, "interpolation"),
     (lambda: UNet(backbone=mhub.BackboneClassifier(nn.Sequential(OnlyStride16()), nn.Identity(), feature_info=[
         {"module": "backbone.0", "num_chs": 3, "reduction": 16}])), FeatureError, "no 4, 8, 32"),
+    (lambda: UNet(backbone="vit_ti_16"), FeatureError, r"declares strides \[16\]"),  # one stride: no U
     (lambda: UNet(backbone="resnet1"), mhub.UnknownModelError, "resnet18"),
 ])
 def test_bad_configurations_are_one_line_errors(call, error, message):

@@ -49,6 +49,7 @@ def assert_same_masks(ours, reference, size=SIZE, in_chans: int = 3):
     ("efficientnet-b0", "unet_tf_efficientnet_b0"),  # lukemelas' port: TensorFlow SAME padding
     ("timm-efficientnet-b0", "unet_efficientnet_b0"),
     ("mobilenet_v2", "unet_mobilenet_v2"),
+    ("tu-convnext_tiny", "unet_convnext_tiny"),  # timm's features_only levels: no stride-2 skip
 ])
 def test_smp_unet_converts_and_computes_the_same_masks(encoder, name):
     reference = smp_unet(encoder)
