@@ -11,6 +11,9 @@ The encoder's skip connections are the backbone's feature levels (timm's ``featu
   other variant taps the last;
 - MobileNetV2 (``mobilenet_v2``): the final 1x1 convolution (1280 channels) at stride 32, not the last block.
 
+``UNet(backbone=...)`` on a backbone of this table taps what smp's encoder taps; on any other backbone, its
+feature levels (what smp's ``tu-`` encoders do).
+
 Backbones whose levels start at stride 4 (ConvNeXt) have no stride-2 skip; those with a stride-1 level (VGG)
 skip it, as smp's ``tu-`` encoders do.
 """

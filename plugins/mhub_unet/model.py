@@ -16,7 +16,9 @@ Layout::
 Skip connections are the backbone's feature levels at strides 2 ... 2**depth, as smp's ``tu-`` encoders take
 timm's ``features_only`` levels; :data:`mhub_unet.configs.UNETS` lists where smp's own encoders tap other
 modules. Inputs of any size work as in smp: each block upsamples to its skip's exact size, the last one to the
-input's, so sides need not be multiples of 32.
+input's, so sides need not be multiples of 32. (smp's ``efficientnet-b0`` encoder pads statically, as for a
+224-pixel input; ``unet_tf_efficientnet_b0`` pads as TensorFlow does for the input at hand, which is the same
+wherever the sides are multiples of 32.)
 
 Two levels, as in Metalhead 0.8: :func:`UNet` (a backbone is required) and :func:`unet` (every option); the
 registered ``unet_<backbone>`` builders call :func:`unet`.
