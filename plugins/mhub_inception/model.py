@@ -103,7 +103,8 @@ def xception_flows(table: Sequence[Sequence[tuple]], in_chs: int, block_fn: Laye
 
 # -- feature points (timm's features_only levels) ---------------------------------------------------------
 def _stem_points(*points: tuple[str, int, int]) -> list[dict[str, Any]]:
-    return [{"module": f"backbone.stem.{name}", "num_chs": chs, "reduction": reduction} for name, chs, reduction in points]
+    return [{"module": f"backbone.stem.{name}", "num_chs": chs, "reduction": reduction}
+            for name, chs, reduction in points]
 
 
 def _stage_points(table: Sequence[Sequence[tuple]], reduction: int) -> list[dict[str, Any]]:
