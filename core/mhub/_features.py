@@ -181,7 +181,10 @@ class FeatureNet(nn.Module):
             raise FeatureError(f"{type(model).__name__}: feature extraction needs an mhub.BackboneClassifier or "
                                "another nn.Sequential model")
         selected = [declared[i] for i in take_indices(len(declared), out_indices)]
-        self.feature_info = FeatureInfo(selected)
+        # what comes out is NCHW: how the modules lay their outputs out stays internal
+        self.feature_info = FeatureInfo({k: v for k, v in point.items() if k not in ("layout", "prefix_tokens")}
+                                        for point in selected)
+        self._layouts = [(point.get("layout", "NCHW"), point.get("prefix_tokens", 0)) for point in selected]
         self._slots = {point["module"]: slot for slot, point in enumerate(selected)}
         self._last = selected[-1]["module"]
         modules, self._plan = self._prune(model, "")
@@ -226,7 +229,8 @@ class FeatureNet(nn.Module):
         missing = [info["module"] for out, info in zip(found, self.feature_info) if out is None]
         if missing:
             raise FeatureError(f"the forward pass never ran the feature module(s) {', '.join(missing)}")
-        return [self._to_nchw(out, info, height, width) for out, info in zip(found, self.feature_info)]
+        return [self._to_nchw(out, info, layout, height, width)
+                for out, info, layout in zip(found, self.feature_info, self._layouts)]
 
     def _run(self, container: nn.Module, plan, prefix: str, x, found: list) -> torch.Tensor:
         for name, kind, detail in plan:
@@ -258,13 +262,14 @@ class FeatureNet(nn.Module):
                 handle.remove()
 
     @staticmethod
-    def _to_nchw(out: torch.Tensor, info: dict[str, Any], height: int, width: int) -> torch.Tensor:
-        layout = info.get("layout", "NCHW")
-        if layout == "NCHW":
+    def _to_nchw(out: torch.Tensor, info: dict[str, Any], layout: tuple[str, int], height: int,
+                 width: int) -> torch.Tensor:
+        kind, prefix_tokens = layout
+        if kind == "NCHW":
             return out
-        if layout == "NHWC":
+        if kind == "NHWC":
             return out.permute(0, 3, 1, 2).contiguous()
-        tokens = out[:, info.get("prefix_tokens", 0):]
+        tokens = out[:, prefix_tokens:]
         reduction = info["reduction"]
         for rows, cols in ((height // reduction, width // reduction),
                            (math.ceil(height / reduction), math.ceil(width / reduction))):

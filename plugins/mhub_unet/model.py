@@ -145,7 +145,7 @@ def encoder_levels(model: nn.Module, depth: int, replace: dict[int, tuple[str, i
     if missing:
         raise FeatureError(f"a UNet of depth {depth} needs feature levels at strides {', '.join(map(str, strides))}; "
                            f"{name} declares strides {sorted(by_stride)} (no {', '.join(map(str, missing))})")
-    return [{key: by_stride[s][key] for key in ("module", "num_chs", "reduction")} for s in strides if s in by_stride]
+    return [{key: value for key, value in by_stride[s].items() if key != "index"} for s in strides if s in by_stride]
 
 
 def unet(backbone: str | nn.Module, *, num_classes: int = 1, in_chans: int = 3,
@@ -185,13 +185,14 @@ def unet(backbone: str | nn.Module, *, num_classes: int = 1, in_chans: int = 3,
         backbone = mhub.create(backbone, pretrained=pretrained, in_chans=in_chans, **(encoder_kwargs or {}))
     else:
         label, replace = type(backbone).__name__, {}
-    encoder = FeatureNet(backbone, points=encoder_levels(backbone, depth, replace, label))
+    levels = encoder_levels(backbone, depth, replace, label)
+    encoder = FeatureNet(backbone, points=levels)
     by_stride = {info["reduction"]: info["num_chs"] for info in encoder.feature_info}
     decoder = UNetDecoder([by_stride.get(2 ** k, 0) for k in range(1, depth + 1)], list(decoder_channels),
                           norm_layer=nn.BatchNorm2d if decoder_norm else None, interpolation=interpolation)
     head = nn.Sequential(OrderedDict(conv=nn.Conv2d(decoder_channels[-1], num_classes, 3, padding=1))) \
         if num_classes else nn.Identity()
-    feature_info = [{**info, "module": f"backbone.encoder.{info['module']}"} for info in encoder.feature_info]
+    feature_info = [{**level, "module": f"backbone.encoder.{level['module']}"} for level in levels]
     model = BackboneClassifier(UNetBody(encoder, decoder, depth), head, feature_info=feature_info)
     _init_weights(model.backbone.decoder, model.classifier)
     return model

@@ -199,7 +199,9 @@ def test_points_inside_a_custom_forward_are_hooked_and_the_run_stops_at_the_last
                                         {"module": "backbone.body.blocks.0", "num_chs": 6, "reduction": 4,
                                          "layout": "NLC", "prefix_tokens": 1}])
     x = torch.randn(2, 3, 8, 12)
-    proj, tokens = mhub.features(model)(x)
+    net = mhub.features(model)
+    assert net.feature_info[1] == {"module": "backbone.body.blocks.0", "num_chs": 6, "reduction": 4, "index": 1}
+    proj, tokens = net(x)
     expected_proj = body.proj(x)
     torch.testing.assert_close(proj, expected_proj)
     inner = body.blocks[0](torch.cat([body.cls.expand(2, -1, -1), expected_proj.flatten(2).transpose(1, 2)], 1))
