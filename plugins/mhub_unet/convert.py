@@ -7,7 +7,9 @@ smp: ``encoder.<the encoder's own keys>``, ``decoder.blocks.<i>.conv{1,2}.{0: co
 The encoder's keys go through the backbone family's own registered key map, chosen by a key only that smp
 encoder layout has (:data:`SMP_ENCODERS`): torchvision's ResNet and MobileNetV2, lukemelas' and timm's
 EfficientNets, and timm's ConvNeXt under smp's ``tu-`` prefix. smp keeps modules its encoder never runs (the
-EfficientNets' final 1x1 convolution); our encoder holds only what it runs, so they are dropped. Decoders with attention
+EfficientNets' final 1x1 convolution); our encoder holds only what it runs, so they are dropped. A decoder
+other than smp's default converts for the model built to match: ``mhub convert SMP.pth --model unet_resnet34
+--from smp --model-arg decoder_channels=64,48,32,16,8 --model-arg decoder_norm=false``. Decoders with attention
 (``decoder_attention_type``), a centre block (smp's ``vgg*`` encoders), an auxiliary classification head or an
 encoder depth other than 5 have no place in the mhub layout and are refused.
 """
