@@ -86,12 +86,13 @@ def test_what_has_no_place_in_the_mhub_layout_is_refused(encoder, kwargs, messag
 
 
 def test_the_toolchain_finds_the_key_map_for_from_smp():
-    # what `mhub convert SMP.pth --model unet_resnet18 --from smp` runs, in process
+    # what `mhub convert SMP.pth --model unet_resnet18 --from smp --model-arg decoder_channels=64,32,16,16,8` runs
     from mhub_tools.convert import convert_state
 
-    reference = smp_unet("resnet18", classes=2)
-    match = convert_state(mhub.get_registry().arch("unet_resnet18"), reference.state_dict(), source="smp")
+    reference = smp_unet("resnet18", classes=2, decoder_channels=(64, 32, 16, 16, 8))
+    arch = mhub.get_registry().arch_for("unet_resnet18", decoder_channels=[64, 32, 16, 16, 8])
+    match = convert_state(arch, reference.state_dict(), source="smp")
     assert match.converter == "smp.unet@1"
-    ours = mhub.create("unet_resnet18", num_classes=2)
+    ours = mhub.create("unet_resnet18", num_classes=2, decoder_channels=(64, 32, 16, 16, 8))
     ours.load_state_dict(match.state)
     assert_same_masks(ours.eval(), reference, size=(64, 64))
