@@ -221,3 +221,21 @@ def test_arch_for_gives_a_weight_sets_model_args_to_every_tool(tmp_path, monkeyp
         assert registry.resolve("argnet_timm_384.plain")[1].name == "argnet.plain"
     finally:
         plugins.unregister_plugin("arch-for-test")
+
+
+def test_an_architecture_may_default_its_head_size():
+    seen = []
+
+    class HeadPlugin:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("segnet", lambda **kw: seen.append(kw), family="toy", defaults={"num_classes": 1, "depth": 3})
+
+    plugins.register_plugin(HeadPlugin, "head-test")
+    try:
+        mhub.create("segnet")
+        mhub.create("segnet", num_classes=4)
+        assert seen == [{"depth": 3, "num_classes": 1, "in_chans": 3}, {"depth": 3, "num_classes": 4, "in_chans": 3}]
+    finally:
+        plugins.unregister_plugin("head-test")
