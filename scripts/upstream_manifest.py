@@ -24,6 +24,7 @@ from pathlib import Path
 
 import mhub
 from mhub._manifest import dump_manifest, parse_manifest
+from mhub_vit import configs as vit_configs
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
@@ -34,7 +35,11 @@ DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
 #   model_args (optional): upstream-model glob -> builder arguments, a dict or a function of the fact entry
 #   returning one (e.g. torchvision's GoogLeNet weights need transform_input=True);
 #   headless (optional): how torchvision weights whose classifier upstream declares unusable load, headless
-#   (num_classes = 0): their converter and builder arguments. Without it such weights are left out.
+#   (num_classes = 0): their converter and builder arguments. Without it such weights are left out;
+#   label_offset_converter (optional): the converter of legacy timm files whose classifier has extra leading
+#   classes (``url_label_offset``, TF-slim's background class). Without it such files are left out;
+#   tag_suffix (optional): upstream-model glob -> suffix of the tag, for upstream models that are one of our
+#   architectures at another size (timm's vit_base_patch16_384 weights: vit_b_16.<tag>_384).
 FAMILIES = {
     "resnet": {
         "models": ["resnet*", "wide_resnet*", "resnext*", "seresnet*", "seresnext*", "legacy_se*", "res2net*",
@@ -59,6 +64,26 @@ FAMILIES = {
         "converters": {"torchvision": "torchvision.efficientnet", "timm": "timm.efficientnet"},
         "converter_overrides": {},
     },
+    "vit": {
+        "models": ["vit_*"],
+        "rename": vit_configs.TIMM_NAMES,
+        "converters": {"torchvision": "torchvision.vit", "timm": "timm.vit"},
+        "converter_overrides": {},
+        "model_args": {"vit_*": lambda item: _img_size(item, 224)},
+        "tag_suffix": {"vit_*_384": "_384"},
+    },
+    "convnext": {
+        "models": ["convnext*", "convmixer*"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.convnext", "timm": "timm.convnext"},
+        "converter_overrides": {"convmixer*": "timm.convmixer"},
+    },
+    "mlp": {
+        "models": ["mixer*", "resmlp*", "gmlp*"],
+        "rename": {},
+        "converters": {"timm": "timm.mlpmixer"},
+        "converter_overrides": {"resmlp*": "timm.resmlp", "gmlp*": "timm.gmlp"},
+    },
     "classic": {
         "models": ["alexnet", "vgg*", "squeezenet*", "densenet*", "googlenet"],
         "rename": {},
@@ -70,7 +95,33 @@ FAMILIES = {
         "headless": {"converter": "torchvision.classic_features", "model_args": {"hidden": []},
                      "description": "convolutional features only (upstream: no usable classifier); loads headless"},
     },
+    "inception": {
+        "models": ["inception_v3", "inception_v4", "inception_resnet_v2", "legacy_xception", "xception*"],
+        "rename": {"legacy_xception": "xception"},  # our xception is Chollet's, timm's legacy (Cadene) port
+        "converters": {"torchvision": "torchvision.inception", "timm": "timm.inception"},
+        "converter_overrides": {},
+        # timm's legacy inception_v4 and inception_resnet_v2 files keep TF-slim's background class
+        "label_offset_converter": "timm_background.inception",
+        # torchvision's Inception v3 weights expect inputs in [-1, 1] and take ImageNet-normalised images
+        # through transform_input, which torchvision switches on whenever it loads them.
+        "model_args": {"inception_v3": lambda item: {"transform_input": True} if item["source"] == "torchvision"
+                       else {}},
+    },
 }
+
+
+def _img_size(item: dict, default: int) -> dict:
+    """``img_size`` for weights trained at another size than the builder's default (timm: ``input_size``;
+    torchvision: ``min_size``, the size its builder sets ``image_size`` to)."""
+    size = item["input_size"][-1] if "input_size" in item else item["min_size"][0]
+    return {"img_size": size} if size != default else {}
+
+
+def _tag(row: dict, item: dict) -> str:
+    for pattern, suffix in row.get("tag_suffix", {}).items():
+        if fnmatch.fnmatchcase(item["model"], pattern):
+            return item["tag"] + suffix
+    return item["tag"]
 
 
 def _model_args(row: dict, item: dict) -> dict:
@@ -106,11 +157,12 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
         return None
     entry = {
         "model": row["rename"].get(item["model"], item["model"]),
-        "tag": item["tag"],
+        "tag": _tag(row, item),
         "sources": [item["url"]],
         "format": "torch-pickle",
         "converter": row["headless"]["converter"] if headless else _converter(row, "torchvision", item["model"]),
-        "license": item["license"],
+        # the weights' own licence where it differs from the code's (SWAG weights: CC-BY-NC-4.0)
+        "license": item.get("weights_license", item["license"]),
     }
     if item.get("sha256"):
         entry["sha256"] = item["sha256"]
@@ -136,7 +188,7 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
 def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
     entry = {
         "model": row["rename"].get(item["model"], item["model"]),
-        "tag": item["tag"],
+        "tag": _tag(row, item),
         "converter": _converter(row, "timm", item["model"]),
         "license": item["license"],
     }
@@ -145,6 +197,10 @@ def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
                      format="safetensors", sha256=item["sha256"])
     elif item.get("url") and item.get("url_hash_fragment"):
         entry.update(sources=[item["url"]], format="torch-pickle")
+        if item.get("url_label_offset"):
+            if "label_offset_converter" not in row:
+                return None, "its legacy file has extra classes and the family row has no label_offset_converter"
+            entry["converter"] = row["label_offset_converter"]
         if item.get("url_sha256"):
             entry["sha256"] = item["url_sha256"]
         entry["sha256_prefix"] = item["url_hash_fragment"]

@@ -1,33 +1,23 @@
 """Reference models for the classic-family tests: torchvision's (and timm's) builds, randomly filled fast.
 
 torchvision's own initialisation of VGG-19 takes seconds (two passes over 143M parameters); building on the
-meta device and filling every tensor once with He-uniform values takes a fraction of that and gives outputs
-of the same scale. BatchNorm statistics are randomised too (``conftest.randomise_batchnorm``).
+meta device and filling every tensor once with He-uniform values (``conftest.randomly_filled``) takes a
+fraction of that and gives outputs of the same scale.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import math
 
 import torch
-from conftest import UPSTREAM_WEIGHTS, randomise_batchnorm
+from conftest import UPSTREAM_WEIGHTS, on_meta, randomly_filled
 from torch import nn
 
-from mhub.hub.loading import _skip_meta_init  # initialisers are no-ops on meta tensors, but slow ones
 from mhub_classic import configs
 
 ALL = list(configs.ARCHS)
 VGGS = [name for name in ALL if name.startswith("vgg")]
-
-
-@contextlib.contextmanager
-def on_meta():
-    """Build on the meta device without running initialisers (no values to initialise there)."""
-    with torch.device("meta"), _skip_meta_init():
-        yield
 
 
 def upstream_facts() -> list[dict]:
@@ -36,30 +26,6 @@ def upstream_facts() -> list[dict]:
 
 def count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def randomly_filled(build, seed: int = 0, preset: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """``build()`` on the meta device, then real tensors: ``preset`` ones (shared, not copied) and, for the rest,
-    He-uniform weights, small biases and random BatchNorm statistics; eval mode."""
-    with on_meta():
-        model = build()
-    model.to_empty(device="cpu")
-    if preset:
-        model.load_state_dict(preset, strict=False, assign=True)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.named_parameters():
-            if preset and name in preset:
-                continue
-            if tensor.dim() > 1:
-                bound = math.sqrt(6 / tensor[0].numel())
-                tensor.uniform_(-bound, bound, generator=generator)
-            else:
-                tensor.uniform_(-0.1, 0.1, generator=generator)
-        for name, buffer in model.named_buffers():
-            if name.endswith("num_batches_tracked"):
-                buffer.zero_()
-    return randomise_batchnorm(model, seed)
 
 
 @functools.cache

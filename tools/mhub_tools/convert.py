@@ -296,6 +296,9 @@ def convert_state(arch, source_state: Mapping[str, Any], *, source: str | None =
     for name, run in candidates:
         try:
             converted = run()
+        except ConversionError as error:  # the map does not read this layout (it names the keys it cannot place)
+            tried.append(f"{name}: {error}")
+            continue
         except MhubError:
             raise
         except Exception as error:  # noqa: BLE001 - a map written for another layout may raise anything

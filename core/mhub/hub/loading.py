@@ -98,6 +98,7 @@ def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, n
         raise ConversionError(f"{label}: in_chans={in_chans} needs the first convolution adapted, but "
                               f"'{arch.name}' declares no first_conv prefix")
 
+    adapt_to_model(model, state)
     for key in expected.keys() - state.keys():
         if key.endswith(".num_batches_tracked"):  # absent from pre-2018 checkpoints; BatchNorm's own default
             state[key] = torch.zeros((), dtype=torch.long)
@@ -121,10 +122,24 @@ def adapt_input_conv(weight, in_chans: int):
     scaled by ``c / in_chans``, so the expected activation magnitude is unchanged.
     """
     old = weight.shape[1]
+    dtype = weight.dtype
+    weight = weight.float()  # sum and scale in float32 even for a half-precision file, then store as it was
     if in_chans == 1:
-        return weight.sum(dim=1, keepdim=True)
+        return weight.sum(dim=1, keepdim=True).to(dtype)
     repeats = math.ceil(in_chans / old)
-    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (old / in_chans)
+    return (weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (old / in_chans)).to(dtype)
+
+
+def adapt_to_model(model, state) -> None:
+    """Let each module that defines ``adapt_state_dict(state, prefix)`` rewrite its own entries in place.
+
+    This is how a model built for another input size takes a checkpoint trained at the weights' size: e.g.
+    :class:`mhub.layers.PositionEmbedding` resamples a position embedding to the grid it was built with.
+    """
+    for name, module in model.named_modules():
+        adapt = getattr(module, "adapt_state_dict", None)
+        if callable(adapt):
+            adapt(state, f"{name}." if name else "")
 
 
 def _under(key: str, prefix: str) -> bool:
