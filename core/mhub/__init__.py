@@ -8,6 +8,7 @@ from importlib import import_module as _import_module
 
 from ._errors import (
     ConversionError,
+    FeatureError,
     IntegrityError,
     ManifestError,
     MhubError,
@@ -30,6 +31,8 @@ _LAZY = {
     "BackboneClassifier": "._model",
     "backbone": "._model",
     "classifier": "._model",
+    "features": "._features",
+    "FeatureNet": "._features",
     "evaluate": ".evaluation",
     "pull": ".hub",
     "layers": ".layers",
@@ -44,7 +47,8 @@ def __getattr__(name: str):
 
 
 __all__ = sorted([
-    "BackboneClassifier", "ConversionError", "IntegrityError", "ManifestError", "MhubError", "NetworkError",
-    "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError", "UnknownModelError", "__version__", "backbone",
-    "classifier", "create", "evaluate", "get_registry", "hookimpl", "layers", "list_models", "pull",
+    "BackboneClassifier", "ConversionError", "FeatureError", "FeatureNet", "IntegrityError", "ManifestError",
+    "MhubError", "NetworkError", "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError",
+    "UnknownModelError", "__version__", "backbone", "classifier", "create", "evaluate", "features", "get_registry",
+    "hookimpl", "layers", "list_models", "pull",
 ])

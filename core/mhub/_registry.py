@@ -75,15 +75,19 @@ class Registry:
     def resolve(self, name: str) -> tuple[ArchSpec, WeightSpec | None]:
         """Split ``arch[.tag]`` into its architecture and weight set (the default when no tag is given).
 
-        An alias resolves like the architecture it names; a bare alias that carries a tag selects that tag.
+        An alias resolves like the architecture it names; a bare alias that carries a tag selects that tag,
+        and so does the alias with upstream's spelling of that tag (our tag plus a suffix such as ``_384``).
 
         Raises:
             UnknownModelError: no such architecture or tag; the message suggests close matches.
         """
         arch = self.arch(name)
         head, _, tag = name.partition(".")
-        if not tag and head in self.aliases:
-            tag = self.aliases[head][1] or ""
+        alias_tag = self.aliases[head][1] if head in self.aliases else None
+        if not tag:
+            tag = alias_tag or ""
+        elif alias_tag and alias_tag.startswith(tag + "_") and f"{arch.name}.{tag}" not in self.weights:
+            tag = alias_tag  # the alias's weight set under upstream's tag (ours adds a size suffix: _384)
         if not tag:
             return arch, self.default_weights(arch.name)
         full = f"{arch.name}.{tag}"
@@ -95,6 +99,22 @@ class Registry:
                 raise NoWeightsError(f"{self.no_weights_message(arch.name)} (asked for '{name}')")
             raise UnknownModelError(unknown_name_message("weight set", full, tags))
         return arch, self.weights[full]
+
+    def arch_for(self, name: str, **model_args: Any) -> ArchSpec:
+        """The architecture as the weight set ``name`` needs it: its ``model_args`` merged into the defaults.
+
+        A bare architecture name (or a tag nobody registered yet, e.g. a contributor's own) gives the
+        architecture unchanged; ``model_args`` given here override the weight set's. Tools that build models
+        for a checkpoint (convert, validate, manifest) use this, so a ViT weight set trained at 384 px is
+        built at 384 px.
+        """
+        arch = self.arch(name)
+        try:
+            spec = self.resolve(name)[1] if "." in name or name in self.aliases else None
+        except (UnknownModelError, NoWeightsError):
+            spec = None
+        merged = {**(spec.model_args if spec is not None else {}), **model_args}
+        return dataclasses.replace(arch, defaults={**arch.defaults, **merged}) if merged else arch
 
     def canonical(self, name: str) -> str:
         """``arch`` or ``arch.tag`` with an alias replaced by the architecture (and tag) it stands for."""

@@ -48,4 +48,9 @@ def alexnet(*, num_classes: int = 1000, in_chans: int = 3, hidden: Sequence[int]
         pool5=nn.MaxPool2d(3, 2),
     ))
     classifier = mlp_classifier(256, num_classes, pool_size=6, hidden=hidden, dropout=dropout, dropout_first=True)
-    return BackboneClassifier(backbone, classifier)
+    # the last module before each change of resolution (timm has no AlexNet; its rule for other CNNs)
+    feature_info = [{"module": "backbone.conv1", "num_chs": 64, "reduction": 4},
+                    {"module": "backbone.conv2", "num_chs": 192, "reduction": 8},
+                    {"module": "backbone.conv5", "num_chs": 256, "reduction": 16},
+                    {"module": "backbone.pool5", "num_chs": 256, "reduction": 32}]
+    return BackboneClassifier(backbone, classifier, feature_info=feature_info)

@@ -140,7 +140,13 @@ def densenet(growth_rate: int, block_config: Sequence[int], num_init_features: i
         norm=norm_layer(chs),
         act=act_layer(),
     ))
-    model = BackboneClassifier(backbone, create_classifier(chs, num_classes, pool=pool, dropout=dropout))
+    # timm's levels: the stem, each dense block's output but the last, the final norm + activation
+    feature_info = [{"module": "backbone.stem", "num_chs": num_init_features, "reduction": 2}]
+    feature_info += [{"module": f"backbone.stages.{s}", "num_chs": stage_in_chs[s] + layers * growth_rate,
+                      "reduction": 4 * 2 ** s} for s, layers in enumerate(block_config[:-1])]
+    feature_info.append({"module": "backbone.act", "num_chs": chs, "reduction": 2 ** (len(block_config) + 1)})
+    model = BackboneClassifier(backbone, create_classifier(chs, num_classes, pool=pool, dropout=dropout),
+                               feature_info=feature_info)
     _init_weights(model)
     return model
 

@@ -143,13 +143,19 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
     layers += [("conv1", _unit(7, in_chans, 64, stride=2)), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
                ("conv2", _unit(1, 64, 64)), ("conv3", _unit(3, 64, 192)), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True))]
     chs = 192
+    # feature levels: the last module before each pool, and the last one (timm has no GoogLeNet)
+    feature_info = [{"module": "backbone.conv1", "num_chs": 64, "reduction": 2},
+                    {"module": "backbone.conv3", "num_chs": 192, "reduction": 4}, {"reduction": 8}]
     for name, *widths in GOOGLENET_LAYERS:
         if len(widths) == 1:
             layers.append((name, nn.MaxPool2d(widths[0], 2, ceil_mode=True)))
+            feature_info.append({"reduction": 2 * feature_info[-1]["reduction"]})
         else:
             layers.append((name, Inception(chs, *widths)))
             chs = layers[-1][1].out_chs
-    model = GoogLeNet(nn.Sequential(OrderedDict(layers)), create_classifier(chs, num_classes, dropout=dropout))
+            feature_info[-1].update(module=f"backbone.{name}", num_chs=chs)
+    model = GoogLeNet(nn.Sequential(OrderedDict(layers)), create_classifier(chs, num_classes, dropout=dropout),
+                      feature_info=feature_info)
     _init_weights(model)
     if aux_logits:
         model.add_aux_classifiers(num_classes, dropout=aux_dropout)

@@ -59,20 +59,25 @@ def squeezenet(version: str, *, num_classes: int = 1000, in_chans: int = 3, drop
     chs, kernel = config["stem"]
     layers: list[tuple[str, nn.Module]] = [("conv1", conv_norm(kernel, in_chans, chs, stride=2, padding=0,
                                                                 norm_layer=None))]
+    # feature levels: the last module before each pool, and the last fire module (timm has no SqueezeNet)
+    feature_info = [{"module": "backbone.conv1", "num_chs": chs, "reduction": 2}]
     number = 1  # the paper's layer number of the last module
     for entry in config["layers"]:
         if entry == "M":
             layers.append((f"pool{number}", nn.MaxPool2d(3, 2, ceil_mode=True)))
+            feature_info.append({"reduction": 2 * feature_info[-1]["reduction"]})
             continue
         number += 1
         squeeze_chs, expand_chs = entry
         layers.append((f"fire{number}", Fire(chs, squeeze_chs, expand_chs)))
         chs = 2 * expand_chs
+        feature_info[-1].update(module=f"backbone.fire{number}", num_chs=chs)
     head: list[tuple[str, nn.Module]] = []
     if num_classes:
         head = [("dropout", nn.Dropout(dropout)), ("fc", nn.Conv2d(chs, num_classes, 1)), ("act", nn.ReLU())]
     head += [("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten(1))]
-    model = BackboneClassifier(nn.Sequential(OrderedDict(layers)), nn.Sequential(OrderedDict(head)))
+    model = BackboneClassifier(nn.Sequential(OrderedDict(layers)), nn.Sequential(OrderedDict(head)),
+                               feature_info=feature_info)
     _init_weights(model)
     return model
 

@@ -72,7 +72,12 @@ def vgg(config: int | Sequence[tuple[int, int]], *, batchnorm: bool = False, num
     for stage in stages:
         stage.add_module("pool", nn.MaxPool2d(2, 2))
     classifier = mlp_classifier(widths[-1], num_classes, pool_size=pool_size, hidden=hidden, dropout=dropout)
-    model = BackboneClassifier(nn.Sequential(OrderedDict(stages=stages)), classifier)
+    # timm's levels: each stage's last convolution unit (stride 1 to 16), then the final pool (stride 32)
+    feature_info = [{"module": f"backbone.stages.{s}.{repeats - 1}", "num_chs": chs, "reduction": 2 ** s}
+                    for s, (chs, repeats) in enumerate(config)]
+    feature_info.append({"module": f"backbone.stages.{len(config) - 1}.pool", "num_chs": widths[-1],
+                         "reduction": 2 ** len(config)})
+    model = BackboneClassifier(nn.Sequential(OrderedDict(stages=stages)), classifier, feature_info=feature_info)
     _init_weights(model)
     return model
 

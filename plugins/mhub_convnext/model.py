@@ -128,7 +128,10 @@ def convnext(size: str | None = None, *, depths: tuple[int, ...] | None = None, 
         stages.append(nn.Sequential(parts))
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=nn.Sequential(*stages)))
     classifier = create_classifier(dims[-1], num_classes, norm_layer=LAYER_NORM, dropout=drop_rate)
-    model = BackboneClassifier(backbone, classifier)
+    # timm's features_only levels: every stage's output, strides 4 to 32
+    feature_info = [{"module": f"backbone.stages.{i}", "num_chs": dim, "reduction": 4 * 2 ** i}
+                    for i, dim in enumerate(dims)]
+    model = BackboneClassifier(backbone, classifier, feature_info=feature_info)
     _truncated_normal_init(model)
     return model
 
@@ -180,7 +183,10 @@ def convmixer(dim: int, depth: int, *, kernel_size: int = 9, patch_size: int = 7
     stem = conv_norm(patch_size, in_chans, dim, act_layer, stride=patch_size, padding=0, act_before_norm=True)
     blocks = nn.Sequential(*(ConvMixerBlock(dim, kernel_size, act_layer) for _ in range(depth)))
     backbone = nn.Sequential(OrderedDict(stem=stem, blocks=blocks))
-    return BackboneClassifier(backbone, create_classifier(dim, num_classes, dropout=drop_rate))
+    # timm's features_only levels: every block's output at the patch stride, the last 3 by default
+    feature_info = [{"module": f"backbone.blocks.{i}", "num_chs": dim, "reduction": patch_size} for i in range(depth)]
+    return BackboneClassifier(backbone, create_classifier(dim, num_classes, dropout=drop_rate),
+                              feature_info=feature_info, out_indices=3)
 
 
 # -- high level ------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import math
+
 import torch
 from torch import nn
 
@@ -99,6 +101,48 @@ def xception_flows(table: Sequence[Sequence[tuple]], in_chs: int, block_fn: Laye
     return list(zip(FLOWS, build_stages(builder))), table[-1][-1][0][-1]
 
 
+# -- feature points (timm's features_only levels) ---------------------------------------------------------
+def _stem_points(*points: tuple[str, int, int]) -> list[dict[str, Any]]:
+    return [{"module": f"backbone.stem.{name}", "num_chs": chs, "reduction": reduction}
+            for name, chs, reduction in points]
+
+
+def _stage_points(table: Sequence[Sequence[tuple]], reduction: int) -> list[dict[str, Any]]:
+    """Each Inception stage's output; ``reduction`` is the stem's."""
+    points = []
+    for stage_idx, rows in enumerate(table):
+        reduction *= math.prod(row[2] for row in rows)
+        points.append({"module": f"backbone.stages.{stage_idx}", "num_chs": rows[-1][1], "reduction": reduction})
+    return points
+
+
+def _chollet_points(flows: Sequence[Sequence[tuple]]) -> list[dict[str, Any]]:
+    """timm's legacy Xception levels: the stem, then at each stride the activation starting the block after the
+    last block there (``act1``), and the exit flow's output."""
+    blocks = [(flow, index, row) for flow, rows in zip(FLOWS, flows) for index, row in enumerate(rows)]
+    points = {2: {"module": "backbone.stem.conv2", "num_chs": 64, "reduction": 2}}
+    reduction = 2
+    for k, (flow, _, (widths, stride, _)) in enumerate(blocks):
+        reduction *= stride
+        following = blocks[k + 1] if k + 1 < len(blocks) else None
+        module = f"backbone.{following[0]}.{following[1]}.stack.act1" if following else f"backbone.{flow}"
+        points[reduction] = {"module": module, "num_chs": widths[-1], "reduction": reduction}
+    return list(points.values())
+
+
+def _aligned_points(flows: Sequence[Sequence[tuple]], preact: bool) -> list[dict[str, Any]]:
+    """timm's aligned Xception levels: inside every strided block, the map its strided convolution takes
+    (``act3``, or ``conv2``'s output with pre-activation), then the exit flow's output."""
+    points, reduction = [], 2
+    for flow, rows in zip(FLOWS, flows):
+        for index, (widths, stride, _) in enumerate(rows):
+            if stride > 1:
+                points.append({"module": f"backbone.{flow}.{index}.stack.{'conv2' if preact else 'act3'}",
+                               "num_chs": widths[-2], "reduction": reduction})
+                reduction *= stride
+    return points + [{"module": "backbone.exit", "num_chs": flows[-1][-1][0][-1], "reduction": reduction}]
+
+
 # -- stems -----------------------------------------------------------------------------------------------
 def _first_convs(conv: ConvUnits, in_chans: int) -> list[tuple[str, nn.Module]]:
     return [("conv1a", conv(3, in_chans, 32, stride=2, padding=VALID)), ("conv2a", conv(3, 32, 32, padding=VALID)),
@@ -135,8 +179,8 @@ class AuxClassifierModel(BackboneClassifier):
     mode only the logits, like torchvision's ``Inception3``.
     """
 
-    def __init__(self, backbone: nn.Module, classifier: nn.Module, aux: nn.Module, aux_stage: int):
-        super().__init__(backbone, classifier)
+    def __init__(self, backbone: nn.Module, classifier: nn.Module, aux: nn.Module, aux_stage: int, **features):
+        super().__init__(backbone, classifier, **features)
         self.aux = aux
         self.aux_stage = aux_stage
 
@@ -194,12 +238,13 @@ def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool
     body, out_chs = inception_body(stages, stem_chs, conv)
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=body))
     classifier = create_classifier(out_chs, num_classes, pool=pool, dropout=dropout)
+    features = dict(feature_info=_stem_points(("conv2b", 64, 2), ("conv4a", 192, 4)) + _stage_points(stages, 8))
     if aux_logits:
         aux_stage = len(stages) - 2
         model = AuxClassifierModel(backbone, classifier, inception_aux(conv, stages[aux_stage][-1][1], num_classes),
-                                   aux_stage)
+                                   aux_stage, **features)
     else:
-        model = BackboneClassifier(backbone, classifier)
+        model = BackboneClassifier(backbone, classifier, **features)
     _truncated_normal_init(model)
     return model
 
@@ -212,7 +257,10 @@ def inception_v4(*, num_classes: int = 1000, in_chans: int = 3, stages: Sequence
     stem, stem_chs = inception_v4_stem(conv, in_chans)
     body, out_chs = inception_body(stages, stem_chs, conv)
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=body))
-    return BackboneClassifier(backbone, create_classifier(out_chs, num_classes, pool=pool, dropout=dropout))
+    # timm's stride-4 level is the first mixed module, not the last one at that stride
+    feature_info = _stem_points(("conv2b", 64, 2), ("mixed3a", 160, 4)) + _stage_points(stages, 8)
+    return BackboneClassifier(backbone, create_classifier(out_chs, num_classes, pool=pool, dropout=dropout),
+                              feature_info=feature_info)
 
 
 def inception_resnet_v2(*, num_classes: int = 1000, in_chans: int = 3,
@@ -229,7 +277,10 @@ def inception_resnet_v2(*, num_classes: int = 1000, in_chans: int = 3,
     stem, stem_chs = inception_v3_stem(conv, in_chans)
     body, out_chs = inception_body(stages, stem_chs, conv)
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=body, head=conv(1, out_chs, head_chs)))
-    return BackboneClassifier(backbone, create_classifier(head_chs, num_classes, pool=pool, dropout=dropout))
+    feature_info = _stem_points(("conv2b", 64, 2), ("conv4a", 192, 4)) + _stage_points(stages[:-1], 8)
+    feature_info.append({"module": "backbone.head", "num_chs": head_chs, "reduction": 32})
+    return BackboneClassifier(backbone, create_classifier(head_chs, num_classes, pool=pool, dropout=dropout),
+                              feature_info=feature_info)
 
 
 def xception(*, num_classes: int = 1000, in_chans: int = 3, flows: Sequence = configs.XCEPTION,
@@ -246,7 +297,8 @@ def xception(*, num_classes: int = 1000, in_chans: int = 3, flows: Sequence = co
                                      conv2=conv(3, 32, 64, padding=VALID)))
     body, out_chs = xception_flows(flows, 64, partial(xception_block, conv=conv, pool_stride=True, dw_norm=False))
     model = BackboneClassifier(nn.Sequential(OrderedDict([("stem", stem), *body])),
-                               create_classifier(out_chs, num_classes, pool=pool, dropout=dropout))
+                               create_classifier(out_chs, num_classes, pool=pool, dropout=dropout),
+                               feature_info=_chollet_points(flows))
     for module in model.modules():  # as Cadene's port initialises
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -279,12 +331,14 @@ def xception_aligned(config: str = "41", *, num_classes: int = 1000, in_chans: i
     stem = nn.Sequential(OrderedDict(conv1=conv(3, in_chans, 32, stride=2),
                                      conv2=conv(3, 32, 64, False, norm_layer=None) if preact else conv(3, 32, 64)))
     block = preact_xception_block if preact else xception_block
-    body, out_chs = xception_flows(flows or configs.XCEPTION_ALIGNED[config], 64,
-                                   partial(block, conv=conv, padding=padding), drop_path_rate=drop_path_rate)
+    flows = flows or configs.XCEPTION_ALIGNED[config]
+    body, out_chs = xception_flows(flows, 64, partial(block, conv=conv, padding=padding),
+                                   drop_path_rate=drop_path_rate)
     # The pre-activation blocks end on a convolution: one more activation before the head.
     tail = [("act", act_layer())] if preact else []
     return BackboneClassifier(nn.Sequential(OrderedDict([("stem", stem), *body, *tail])),
-                              create_classifier(out_chs, num_classes, pool=pool, dropout=dropout))
+                              create_classifier(out_chs, num_classes, pool=pool, dropout=dropout),
+                              feature_info=_aligned_points(flows, preact))
 
 
 def _truncated_normal_init(model: nn.Module) -> None:

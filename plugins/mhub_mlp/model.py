@@ -176,8 +176,12 @@ def mlp_mixer(block: str, patch_size: int, num_blocks: int, embed_dim: int, *, i
                   **options)
         for i in range(num_blocks)))
     backbone = nn.Sequential(OrderedDict(stem=stem, blocks=blocks, norm=norm_layer(embed_dim)))
+    # timm's features_only levels: every block's tokens as a stride-patch_size map, the last 3 by default
+    feature_info = [{"module": f"backbone.blocks.{i}", "num_chs": embed_dim, "reduction": patch_size, "layout": "NLC"}
+                    for i in range(num_blocks)]
     model = BackboneClassifier(backbone, create_classifier(embed_dim, num_classes, pool="avg_tokens",
-                                                           dropout=drop_rate))
+                                                           dropout=drop_rate),
+                               feature_info=feature_info, out_indices=3)
     _init_weights(model)
     return model
 

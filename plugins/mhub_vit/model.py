@@ -141,7 +141,10 @@ def vit(size: str | None = None, patch_size: int = 16, *, img_size: int | tuple[
     parts["norm"] = norm_layer(embed_dim)
     classifier = create_classifier(embed_dim, num_classes, pool="token" if class_token else "avg_tokens",
                                    dropout=drop_rate)
-    model = BackboneClassifier(nn.Sequential(parts), classifier)
+    # timm's features_only levels: every block's tokens as a stride-patch_size map, the last 3 by default
+    feature_info = [{"module": f"backbone.blocks.{i}", "num_chs": embed_dim, "reduction": patch_size, "layout": "NLC",
+                     "prefix_tokens": int(class_token)} for i in range(depth)]
+    model = BackboneClassifier(nn.Sequential(parts), classifier, feature_info=feature_info, out_indices=3)
     _init_weights(model)
     return model
 

@@ -191,3 +191,51 @@ def test_a_weight_sets_model_args_reach_the_builder(tmp_path, monkeypatch):
         assert seen[0] == {"depth": 2, "img_size": 384, "num_classes": 1000, "in_chans": 3}
     finally:
         plugins.unregister_plugin("args-test")
+
+
+def test_arch_for_gives_a_weight_sets_model_args_to_every_tool(tmp_path, monkeypatch):
+    class Plain:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("argnet", "torch.nn:Identity", family="toy", defaults={"depth": 2},
+                     aliases={"argnet_timm_384": "big_384"})
+
+    text = dump_manifest([
+        {"model": "argnet", "tag": tag, "sources": ["https://example.invalid/x.safetensors"], "sha256": DIGEST,
+         "format": "safetensors", "license": "MIT", "model_args": args}
+        for tag, args in (("big_384", {"img_size": 384}), ("plain", {}))
+    ])
+    (tmp_path / "args.toml").write_text(text)
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
+    plugins.register_plugin(Plain, "arch-for-test")
+    try:
+        registry = mhub.get_registry()
+        assert registry.arch_for("argnet.big_384").defaults == {"depth": 2, "img_size": 384}
+        assert registry.arch_for("argnet.big_384", img_size=512).defaults == {"depth": 2, "img_size": 512}
+        assert registry.arch_for("argnet").defaults == {"depth": 2}
+        assert registry.arch_for("argnet.unregistered_tag").defaults == {"depth": 2}  # a contributor's own
+        assert registry.arch_for("argnet_timm_384").defaults["img_size"] == 384
+        # upstream's tag through the alias finds our suffixed tag
+        assert registry.resolve("argnet_timm_384.big")[1].name == "argnet.big_384"
+        assert registry.resolve("argnet_timm_384.plain")[1].name == "argnet.plain"
+    finally:
+        plugins.unregister_plugin("arch-for-test")
+
+
+def test_an_architecture_may_default_its_head_size():
+    seen = []
+
+    class HeadPlugin:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("segnet", lambda **kw: seen.append(kw), family="toy", defaults={"num_classes": 1, "depth": 3})
+
+    plugins.register_plugin(HeadPlugin, "head-test")
+    try:
+        mhub.create("segnet")
+        mhub.create("segnet", num_classes=4)
+        assert seen == [{"depth": 3, "num_classes": 1, "in_chans": 3}, {"depth": 3, "num_classes": 4, "in_chans": 3}]
+    finally:
+        plugins.unregister_plugin("head-test")

@@ -255,3 +255,13 @@ def test_malformed_safetensors_matching_its_hash_is_a_conversion_error(server, t
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1, result.output
     assert lines[0].startswith("Error: tinynet.bad: ") and reason in lines[0]
+
+
+def test_first_conv_of_a_half_precision_file_is_adapted_in_float32():
+    from mhub.hub.loading import adapt_input_conv
+
+    weight = (torch.randn(64, 3, 7, 7) * 30).half()
+    summed = adapt_input_conv(weight, 1)
+    assert summed.dtype == torch.float16
+    assert torch.equal(summed, weight.float().sum(1, keepdim=True).half())
+    assert torch.equal(adapt_input_conv(weight, 5), (weight.float().repeat(1, 2, 1, 1)[:, :5] * 0.6).half())

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 import mhub
-from mhub import ConversionError, ManifestError
+from mhub import ConversionError, ManifestError, _registry
 from mhub._manifest import load_manifest
 from mhub_tools.manifest import write_entry
 from mhub_tools.reference import InputSpec, load_reference, reference_input
@@ -194,3 +194,22 @@ def test_metrics_from_records_what_mhub_eval_measured_on_this_very_file(tmp_path
                    "--license", "MIT", "--metrics-from", str(tmp_path / "other.json"), "-o", str(tmp_path / "reg"),
                    check=False)
     assert other.exit_code == 1 and "is not the output of 'mhub eval --json'" in other.output
+
+
+def test_model_args_shape_the_reference_and_reach_validation(tmp_path, toy, monkeypatch):
+    """--model-arg is recorded in the entry, builds the model the reference comes from, and a registered
+    tag's model_args are what `mhub validate NAME.TAG` builds with."""
+    weights, _ = toy
+    manifest(weights, tmp_path / "plain", "plain")
+    manifest(weights, tmp_path / "reg", "scaled", "--model-arg", "logit_scale=2.5")
+    (spec,) = load_manifest(tmp_path / "reg" / "toy.toml")
+    assert spec.model_args == {"logit_scale": 2.5}
+    plain = load_reference(tmp_path / "plain" / "references" / "toynet.plain.safetensors").logits
+    scaled = load_reference(tmp_path / "reg" / "references" / "toynet.scaled.safetensors").logits
+    torch.testing.assert_close(scaled, 2.5 * plain)
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path / "reg"))
+    _registry.reset_registry()
+    assert "validation passed" in invoke("validate", "toynet.scaled", "--weights", str(weights)).output
+    failed = invoke("validate", "toynet.scaled", "--weights", str(weights), "--model-arg", "logit_scale=1",
+                    check=False)
+    assert failed.exit_code == 1 and "FAIL" in failed.output

@@ -16,6 +16,10 @@ from mhub.cli._options import parse_pairs
 from mhub.cli._output import emit_json
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+MODEL_ARG = click.option(
+    "--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+    help="Architecture argument the weights need, e.g. img_size=384 (repeatable; over a registered tag's "
+         "model_args).")
 
 
 @click.command("convert")
@@ -29,8 +33,9 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--in-chans", type=int, help="Input channels (default: read from the checkpoint).")
 @click.option("--input-size", type=int, default=224, show_default=True,
               help="Input size of the (meta-device) forward pass that orders the model's tensors.")
+@MODEL_ARG
 def convert_command(src: Path, name: str, source: str | None, output: Path, num_classes: int | None,
-                    in_chans: int | None, input_size: int) -> None:
+                    in_chans: int | None, input_size: int, model_args: tuple[str, ...]) -> None:
     """Convert checkpoint SRC (a torch checkpoint, read with weights_only=True, or a safetensors file; told
     apart by their first bytes, not the file's suffix) to mhub's layout.
 
@@ -43,7 +48,8 @@ def convert_command(src: Path, name: str, source: str | None, output: Path, num_
 
     from .convert import convert_state, save_converted
 
-    arch = get_registry().arch(name)  # an unknown name fails before the (possibly long) read
+    # an unknown name fails before the (possibly long) read; a registered tag's model_args apply
+    arch = get_registry().arch_for(name, **parse_pairs(model_args, "--model-arg"))
     if output.suffix != ".safetensors":
         raise click.UsageError(f"output '{output}' must end in .safetensors")
     digest, size = sha256_file(src) if src.is_file() else ("", 0)
@@ -93,10 +99,11 @@ def hash_command(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
               help="Preprocessing for --image (default: the weight set's, else the architecture's default "
                    "weight set's, else ImageNet's), e.g. interpolation=bicubic mean=0.5,0.5,0.5 (repeatable).")
+@MODEL_ARG
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def validate_command(name: str, weights: Path, devices: tuple[str, ...], reference: str | None,
                      reference_weights: Path | None, images: tuple[str, ...], input_size: int | None,
-                     preprocess: tuple[str, ...], as_json: bool) -> None:
+                     preprocess: tuple[str, ...], model_args: tuple[str, ...], as_json: bool) -> None:
     """Compare the outputs of NAME with --weights against reference outputs on each device.
 
     Reports max abs error, cosine similarity and top-5 agreement per run and exits 1 when any run is
@@ -111,7 +118,8 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     report = validate(name, weights, devices=devices or ("cpu",), reference=reference,
                       reference_weights=reference_weights, images=images, size=input_size,
-                      preprocess=parse_pairs(preprocess, "--preprocess"), log=log)
+                      preprocess=parse_pairs(preprocess, "--preprocess"),
+                      model_args=parse_pairs(model_args, "--model-arg"), log=log)
     if as_json:
         emit_json({"reference": report.reference, "passed": report.passed, "skipped": report.skipped,
                    "runs": [c.to_dict() for c in report.comparisons],
@@ -155,12 +163,13 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
               help="Take the reference outputs from this upstream implementation (torchvision:NAME, timm:NAME or "
                    "a library a plugin registers) instead of mhub's model.")
 @click.option("--reference-weights", type=FILE, help="Upstream checkpoint for --reference.")
+@MODEL_ARG
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Registry directory: <family>.toml and references/ are written here.")
 def manifest_command(name: str, weights: Path, sources: tuple[str, ...], license_: str, metrics: tuple[str, ...],
                      metrics_from: Path | None, preprocess: tuple[str, ...], converter: str | None, default: bool,
                      description: str | None, reference: str | None, reference_weights: Path | None,
-                     output_dir: Path) -> None:
+                     model_args: tuple[str, ...], output_dir: Path) -> None:
     """Write the [[weights]] entry for NAME.TAG and its reference-output file.
 
     The directory can be used as it is through MHUB_REGISTRY, or copied into registry/ for a pull request.
@@ -171,7 +180,8 @@ def manifest_command(name: str, weights: Path, sources: tuple[str, ...], license
     written = write_entry(name, weights, sources=sources, license=license_, metrics=metric_values,
                           metrics_from=metrics_from, preprocess=parse_pairs(preprocess, "--preprocess"),
                           converter=converter, default=default, description=description, reference=reference,
-                          reference_weights=reference_weights, out_dir=output_dir, log=click.echo)
+                          reference_weights=reference_weights, model_args=parse_pairs(model_args, "--model-arg"),
+                          out_dir=output_dir, log=click.echo)
     click.echo(written.text, nl=False)
     click.echo(f"wrote {written.manifest} and {written.reference}")
 

@@ -115,7 +115,8 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
                 preprocess: Mapping[str, Any] | None = None,
                 converter: str | None = None, default: bool = False, description: str | None = None,
                 reference: str | None = None, reference_weights: str | Path | None = None,
-                out_dir: str | Path = ".", log: Callable[[str], None] = lambda _: None) -> Written:
+                model_args: Mapping[str, Any] | None = None, out_dir: str | Path = ".",
+                log: Callable[[str], None] = lambda _: None) -> Written:
     """Hash the weights, compute their reference outputs and write the manifest entry.
 
     Args:
@@ -134,6 +135,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
             reference outputs from that upstream implementation instead of from our model (see
             :mod:`mhub_tools.validate`).
         reference_weights: upstream checkpoint for such a reference.
+        model_args: architecture arguments the weights need (``img_size = 384``); recorded in the entry.
         out_dir: a registry-like directory (created if needed).
         log: receives progress lines.
 
@@ -154,7 +156,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     if not dot or not tag:
         raise ManifestError(f"'{name}': give the weight set as NAME.TAG (e.g. resnet50.mylab_in1k)")
     registry = mhub.get_registry()
-    arch = registry.arch(arch_name)
+    arch = registry.arch_for(name, **(model_args or {}))  # the model the reference outputs come from
     weights = Path(weights)
     fmt = checkpoint_format(weights)
     digest, size = sha256_file(weights)
@@ -190,6 +192,8 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     if description:
         entry["description"] = description
     entry.update({"metrics": dict(metrics or {}), "preprocess": pre})
+    if model_args:
+        entry["model_args"] = dict(model_args)
     text = dump_manifest([entry])
     manifest_path = out_dir / f"{arch.family}.toml"
     parse_manifest(tomllib.loads(text), origin=str(manifest_path))  # fail before writing
@@ -201,7 +205,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     spec = InputSpec(input_size(pre), in_chans)
     if reference:
         ref = library_reference(reference, arch, state, spec, num_classes, reference_weights=reference_weights,
-                                log=log)
+                                model_args=model_args, log=log)
         logits, producer = ref.logits, ref.metadata["producer"]
     else:
         with torch.no_grad():

@@ -188,22 +188,41 @@ def is_library_reference(reference: str) -> bool:
     return bool(sep and name) and library in reference_libraries() and not Path(reference).exists()
 
 
-def build_library_model(library: str, name: str, num_classes: int, in_chans: int):
+def build_library_model(library: str, name: str, num_classes: int, in_chans: int,
+                        model_args: Mapping[str, Any] | None = None, log: Callable[[str], None] = lambda _: None):
     """A torchvision, timm or plugin-registered upstream model, on the meta device (its weights come from
-    elsewhere)."""
+    elsewhere).
+
+    ``model_args`` are a weight set's architecture arguments (``img_size``, ``transform_input``); upstream
+    builders that use the same names receive them, and one that refuses them is built without (logged).
+    """
+    if model_args:
+        try:
+            return _library_model(library, name, num_classes, in_chans, model_args)
+        except TypeError as error:
+            log(f"reference {library}:{name}: built without {dict(model_args)} ({error})")
+    return _library_model(library, name, num_classes, in_chans, {})
+
+
+def _library_model(library: str, name: str, num_classes: int, in_chans: int, model_args: Mapping[str, Any]):
+    import warnings
+
     import torch
 
     from mhub import get_registry
     from mhub._lazy import import_string
 
-    with torch.device("meta"):
+    # Upstream constructors warn about their weight initialisation, which never runs here (meta device, then
+    # the weights under test): noise in a validation report.
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
         if library == "torchvision":
             import torchvision
 
             if in_chans != 3:
                 raise ConversionError("torchvision reference models take 3 input channels only")
             try:
-                model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+                model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **model_args)
             except ValueError as error:
                 raise ConversionError(f"torchvision has no model '{name}'") from error
         elif library == "timm":
@@ -211,10 +230,11 @@ def build_library_model(library: str, name: str, num_classes: int, in_chans: int
 
             if not timm.is_model(name):
                 raise ConversionError(f"timm has no model '{name}'")
-            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans,
+                                      **model_args)
         elif library in get_registry().reference_models:
             builder = import_string(get_registry().reference_models[library][0])
-            model = builder(name, num_classes=num_classes, in_chans=in_chans)
+            model = builder(name, num_classes=num_classes, in_chans=in_chans, **model_args)
             if not isinstance(model, torch.nn.Module):
                 raise ConversionError(f"reference {library}:{name}: the builder returned a {type(model).__name__}, "
                                       "not a torch.nn.Module")
@@ -236,7 +256,8 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
         size: input size of the forward pass that orders our tensors (structural matcher only).
 
     Raises:
-        ConversionError: the map is not a pure renaming, or does not cover every upstream tensor.
+        ConversionError: the map is not a pure renaming. Upstream tensors the map drops are left out of the
+            result (and logged).
     """
     import torch
 
@@ -288,14 +309,16 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
             raise ConversionError(f"key map {name} changes values, not only names ('{our_key}'); give the "
                                   "upstream checkpoint with --reference-weights")
         back[upstream_key] = ours[our_key].reshape(markers[upstream_key].shape)
-    missing = [k for k, v in upstream_keys.items() if k not in back and v.numel() > 0]
-    if missing:
-        raise ConversionError(f"key map {name} leaves upstream tensors unmapped: {missing[:5]}")
+    dropped = [k for k, v in upstream_keys.items() if k not in back and v.numel() > 0]
+    if dropped:  # e.g. auxiliary training heads, which our models leave out
+        log(f"key map {name} drops {len(dropped)} upstream tensor(s) ({', '.join(dropped[:3])}"
+            f"{', ...' if len(dropped) > 3 else ''}): they are zeros in the reference model, so a forward "
+            "pass that used them would differ and fail the comparison")
     return OrderedDict((k, back[k]) for k in upstream_keys if k in back)
 
 
 def library_reference(spec: str, arch, ours: Mapping[str, Any], input_spec: InputSpec, num_classes: int, *,
-                      reference_weights: str | Path | None = None,
+                      reference_weights: str | Path | None = None, model_args: Mapping[str, Any] | None = None,
                       log: Callable[[str], None] = lambda _: None) -> Reference:
     """Logits of an upstream model (``LIBRARY:NAME``) on the reference input (CPU, fp32). See the module docstring."""
     import torch
@@ -305,7 +328,7 @@ def library_reference(spec: str, arch, ours: Mapping[str, Any], input_spec: Inpu
     library, _, name = spec.partition(":")
     if not name:
         raise ConversionError(f"reference '{spec}': expected LIBRARY:NAME (e.g. torchvision:resnet50)")
-    model = build_library_model(library, name, num_classes, input_spec.in_chans)
+    model = build_library_model(library, name, num_classes, input_spec.in_chans, model_args, log=log)
     expected = model.state_dict()
     if reference_weights is not None:
         state = read_checkpoint(reference_weights)
@@ -313,6 +336,7 @@ def library_reference(spec: str, arch, ours: Mapping[str, Any], input_spec: Inpu
     else:
         state = upstream_state(arch, library, expected, ours, size=input_spec.size, log=log)
         log(f"reference {spec}: loading the weights under test, mapped back to {library}'s layout")
+        state.update((k, torch.zeros(v.shape, dtype=v.dtype)) for k, v in expected.items() if k not in state)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
@@ -358,11 +382,12 @@ def run_on(model, device: str, x, *, tf32: bool | None = None):
 def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",), reference: str | None = None,
              reference_weights: str | Path | None = None, images: Sequence[str | Path] = (),
              size: int | None = None, preprocess: Mapping[str, Any] | None = None,
-             log: Callable[[str], None] = lambda _: None) -> Report:
+             model_args: Mapping[str, Any] | None = None, log: Callable[[str], None] = lambda _: None) -> Report:
     """Run the weights on each device and compare with the reference.
 
     Args:
-        name: ``arch`` or ``arch.tag``; a registered tag supplies preprocessing and the reference file.
+        name: ``arch`` or ``arch.tag``; a registered tag supplies preprocessing, the reference file and the
+            architecture arguments its weights need (``model_args``, given to a reference implementation too).
         weights: checkpoint in mhub's layout (output of ``mhub convert``).
         devices: ``"cpu"`` and/or ``"cuda"`` (CUDA runs twice: TF32 off, then on; skipped without a GPU).
         reference: a reference-output file or ``LIBRARY:NAME`` (``torchvision``, ``timm`` or a library a
@@ -372,6 +397,7 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
         size: input size when no reference file fixes it (default: ``preprocess.crop`` or 224).
         preprocess: overrides of the preprocessing (for ``images`` and the input size), which otherwise
             comes from the named weight set, else the architecture's default weight set, else ImageNet's.
+        model_args: architecture arguments over the named weight set's ``model_args``.
         log: receives progress lines.
 
     Returns:
@@ -385,8 +411,9 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     from .convert import infer_head
 
     registry = get_registry()
-    arch = registry.arch(name)
+    arch = registry.arch_for(name, **(model_args or {}))  # e.g. img_size shapes the model
     spec = registry.weights.get(name) if "." in name else None
+    model_args = {**(spec.model_args if spec is not None else {}), **(model_args or {})}
     known = spec or registry.default_weights(arch.name)
     preprocess = imaging.override(known.preprocess if known else {}, preprocess)
     state = read_checkpoint(weights)
@@ -402,7 +429,8 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     if is_library_reference(reference):
         input_spec = InputSpec(size or input_size(preprocess), in_chans)
         ref = library_reference(reference, arch, state, input_spec, num_classes,
-                                reference_weights=reference_weights, log=log)
+                                reference_weights=reference_weights,
+                                model_args=model_args, log=log)
     else:
         ref = load_reference(reference)
         if ref.input.in_chans != in_chans:

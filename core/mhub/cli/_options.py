@@ -9,7 +9,9 @@ from .._errors import MhubError
 
 
 def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """``["top1=76.1", "mean=0.5,0.5,0.5"]`` -> ``{"top1": 76.1, "mean": [0.5, 0.5, 0.5]}`` (ints stay ints).
+    """``["top1=76.1", "mean=0.5,0.5,0.5"]`` -> ``{"top1": 76.1, "mean": [0.5, 0.5, 0.5]}``.
+
+    Ints stay ints, ``true``/``false`` become booleans, anything else stays text.
 
     Raises:
         MhubError: a pair without ``=`` or without a key; ``what`` names the option in the message.
@@ -17,6 +19,8 @@ def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, Any]:
 
     def number(text: str) -> Any:
         text = text.strip()
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
         for kind in (int, float):
             try:
                 return kind(text)

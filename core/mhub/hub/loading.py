@@ -122,10 +122,12 @@ def adapt_input_conv(weight, in_chans: int):
     scaled by ``c / in_chans``, so the expected activation magnitude is unchanged.
     """
     old = weight.shape[1]
+    dtype = weight.dtype
+    weight = weight.float()  # sum and scale in float32 even for a half-precision file, then store as it was
     if in_chans == 1:
-        return weight.sum(dim=1, keepdim=True)
+        return weight.sum(dim=1, keepdim=True).to(dtype)
     repeats = math.ceil(in_chans / old)
-    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (old / in_chans)
+    return (weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (old / in_chans)).to(dtype)
 
 
 def adapt_to_model(model, state) -> None:

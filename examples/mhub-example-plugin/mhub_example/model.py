@@ -9,6 +9,8 @@ State-dict layout (what ``first_conv`` and ``classifier`` in ``plugin.py`` name)
     backbone.stages.<stage>.<block>.conv1.conv     build_stages: <stage>.<block>
     backbone.stages.<stage>.<block>.conv2.norm
     classifier.fc                                  create_classifier: pool, flatten, fc
+
+Feature levels (``feature_info``): ``backbone.stages.<stage>``, the stage outputs at strides 2, 4, ...
 """
 
 from __future__ import annotations
@@ -49,4 +51,9 @@ def tinynet(*, widths: Sequence[int], depths: Sequence[int], stem_chs: int = 8, 
         stem=conv_norm(3, in_chans, stem_chs, stride=2),
         stages=build_stages(builder),
     ))
-    return BackboneClassifier(backbone, create_classifier(widths[-1], num_classes, dropout=dropout))
+    # Feature points for mhub.features / create(features_only=True) / UNet: the last module at each stride
+    # (timm's rule), listed in forward order. The first stage keeps the stem's stride 2; each later one halves.
+    feature_info = [{"module": f"backbone.stages.{index}", "num_chs": width, "reduction": 2 ** (index + 1)}
+                    for index, width in enumerate(widths)]
+    return BackboneClassifier(backbone, create_classifier(widths[-1], num_classes, dropout=dropout),
+                              feature_info=feature_info)

@@ -59,3 +59,20 @@ def test_backbone_and_classifier_compose_to_the_model():
         features = mhub.backbone(model)(x)
         assert features.shape == (1, 16, 8, 8)  # stride 4: the stem and the second stage halve it
         torch.testing.assert_close(mhub.classifier(model)(features), model(x))
+
+
+def test_feature_points_are_the_upstream_stage_outputs():
+    # the points model.py declares: mhub.features and create(features_only=True) return these maps
+    torch.manual_seed(0)
+    upstream = trained_looking(build_upstream("tinynet", num_classes=10, in_chans=3))
+    ours = mhub.create("tinynet", num_classes=10).eval()
+    ours.load_state_dict(from_tinyref(upstream.state_dict()))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        levels = mhub.features(ours)(x)
+        expected = torch.relu(upstream.bn1(upstream.conv1(x)))
+        for level, stage in zip(levels, upstream.stages):
+            for block in stage:
+                expected = block(expected)
+            torch.testing.assert_close(level, expected, rtol=0, atol=1e-5 * max(1.0, expected.abs().max().item()))
+    assert mhub.features(ours).feature_info.reduction() == [32 // level.shape[-1] for level in levels] == [2, 4]
