@@ -1,8 +1,8 @@
 """Images in, model inputs out: loading, a weight set's own preprocessing, and ImageNet class names.
 
-``mhub predict`` and the toolchain's ``mhub validate --image`` go through here (``mhub eval`` is meant to), so
-an image is seen the same way everywhere, and the tensor that reaches the model is the one upstream's own eval
-transform gives: bit for bit torchvision's ``ImageClassification`` preset (the ``transforms`` of its weight
+``mhub predict``, ``mhub eval`` and the toolchain's ``mhub validate --image`` go through here, so an image is
+seen the same way everywhere, and the tensor that reaches the model is the one upstream's own eval transform
+gives: bit for bit torchvision's ``ImageClassification`` preset (the ``transforms`` of its weight
 enums) and timm's ``create_transform(**resolve_data_config(...))`` for a PIL image.
 
 Reading a manifest's ``preprocess`` table (:func:`resolve`):
