@@ -37,6 +37,18 @@ def registry():
     return mhub.get_registry()
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread: two pytest workers share two cores, so a second thread per worker
+    only adds contention (small tensor ops run ten times slower with it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300):
     """Run ``python -m mhub ARGS`` in a subprocess and return the CompletedProcess."""
     import subprocess

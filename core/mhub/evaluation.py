@@ -470,7 +470,7 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
     try:
         progress = progress and world.rank == 0
         loaded = load_model(name, weights, progress=progress)
-        table = {**loaded.preprocess, **(preprocess or {})}
+        table = imaging.override(loaded.preprocess, preprocess)
         model = loaded.model.to(device)
         classes = loaded.num_classes or output_classes(model, table, device)
         samples = subset(find_samples(data, classes), limit)
