@@ -3,10 +3,14 @@
 Usage: ``python scripts/upstream_manifest.py FAMILY [--data PATH] [-o registry/FAMILY.toml]``
 
 Each torchvision entry becomes a ``torch-pickle`` weight set checked by its full sha256 where one was
-seen, else by torch.hub's file-name prefix. Each timm entry becomes the legacy ``.pth`` release (checked by
-the hash fragment of its file name) or, failing that, the HF hub ``model.safetensors`` where its full digest
-is known; timm entries with neither, or that repeat a torchvision file, are left out and listed on stderr.
-Only architectures and converters that the installed plugins register are written.
+seen, else by torch.hub's file-name prefix. Each timm entry becomes the HF hub ``model.safetensors`` where
+its full digest is known (a full check beats an 8-hex prefix, which a forger can match in an hour), else
+the legacy ``.pth`` release checked by the hash fragment of its file name; timm entries with neither, or
+that repeat a torchvision file, are left out and listed on stderr. timm's ``crop_mode`` (when not
+``center``) and test-time size are copied into ``preprocess``; a family row's ``model_args`` adds builder
+arguments the weights need. torchvision weights whose classifier is unusable upstream are written headless
+(``num_classes = 0``) where the family row says how they load, else left out. Only architectures and
+converters that the installed plugins register are written.
 """
 
 from __future__ import annotations
@@ -20,13 +24,22 @@ from pathlib import Path
 
 import mhub
 from mhub._manifest import dump_manifest, parse_manifest
+from mhub_vit import configs as vit_configs
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "data" / "upstream-weights.json"
 
 # family -> which upstream models it covers and how their checkpoints are converted.
 #   models: globs over upstream model names; rename: upstream name -> our architecture name;
-#   converters: upstream source -> converter name, overridden per model glob by converter_overrides.
+#   converters: upstream source -> converter name, overridden per model glob by converter_overrides;
+#   model_args (optional): upstream-model glob -> builder arguments, a dict or a function of the fact entry
+#   returning one (e.g. torchvision's GoogLeNet weights need transform_input=True);
+#   headless (optional): how torchvision weights whose classifier upstream declares unusable load, headless
+#   (num_classes = 0): their converter and builder arguments. Without it such weights are left out;
+#   label_offset_converter (optional): the converter of legacy timm files whose classifier has extra leading
+#   classes (``url_label_offset``, TF-slim's background class). Without it such files are left out;
+#   tag_suffix (optional): upstream-model glob -> suffix of the tag, for upstream models that are one of our
+#   architectures at another size (timm's vit_base_patch16_384 weights: vit_b_16.<tag>_384).
 FAMILIES = {
     "resnet": {
         "models": ["resnet*", "wide_resnet*", "resnext*", "seresnet*", "seresnext*", "legacy_se*", "res2net*",
@@ -51,7 +64,84 @@ FAMILIES = {
         "converters": {"torchvision": "torchvision.efficientnet", "timm": "timm.efficientnet"},
         "converter_overrides": {},
     },
+    "vit": {
+        "models": ["vit_*"],
+        "rename": vit_configs.TIMM_NAMES,
+        "converters": {"torchvision": "torchvision.vit", "timm": "timm.vit"},
+        "converter_overrides": {},
+        "model_args": {"vit_*": lambda item: _img_size(item, 224)},
+        "tag_suffix": {"vit_*_384": "_384"},
+    },
+    "convnext": {
+        "models": ["convnext*", "convmixer*"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.convnext", "timm": "timm.convnext"},
+        "converter_overrides": {"convmixer*": "timm.convmixer"},
+    },
+    "mlp": {
+        "models": ["mixer*", "resmlp*", "gmlp*"],
+        "rename": {},
+        "converters": {"timm": "timm.mlpmixer"},
+        "converter_overrides": {"resmlp*": "timm.resmlp", "gmlp*": "timm.gmlp"},
+    },
+    "classic": {
+        "models": ["alexnet", "vgg*", "squeezenet*", "densenet*", "googlenet"],
+        "rename": {},
+        "converters": {"torchvision": "torchvision.classic", "timm": "timm.classic"},
+        "converter_overrides": {},
+        # torchvision's GoogLeNet weights were trained on inputs normalised to [-1, 1]
+        "model_args": {"googlenet": lambda item: {"transform_input": True} if item["source"] == "torchvision" else {}},
+        # vgg16 IMAGENET1K_FEATURES: only the convolutions are valid; no dense layers at all
+        "headless": {"converter": "torchvision.classic_features", "model_args": {"hidden": []},
+                     "description": "convolutional features only (upstream: no usable classifier); loads headless"},
+    },
+    "inception": {
+        "models": ["inception_v3", "inception_v4", "inception_resnet_v2", "legacy_xception", "xception*"],
+        "rename": {"legacy_xception": "xception"},  # our xception is Chollet's, timm's legacy (Cadene) port
+        "converters": {"torchvision": "torchvision.inception", "timm": "timm.inception"},
+        "converter_overrides": {},
+        # timm's legacy inception_v4 and inception_resnet_v2 files keep TF-slim's background class
+        "label_offset_converter": "timm_background.inception",
+        # torchvision's Inception v3 weights expect inputs in [-1, 1] and take ImageNet-normalised images
+        # through transform_input, which torchvision switches on whenever it loads them.
+        "model_args": {"inception_v3": lambda item: {"transform_input": True} if item["source"] == "torchvision"
+                       else {}},
+    },
 }
+
+
+def _img_size(item: dict, default: int) -> dict:
+    """``img_size`` for weights trained at another size than the builder's default (timm: ``input_size``;
+    torchvision: ``min_size``, the size its builder sets ``image_size`` to)."""
+    size = item["input_size"][-1] if "input_size" in item else item["min_size"][0]
+    return {"img_size": size} if size != default else {}
+
+
+def _tag(row: dict, item: dict) -> str:
+    for pattern, suffix in row.get("tag_suffix", {}).items():
+        if fnmatch.fnmatchcase(item["model"], pattern):
+            return item["tag"] + suffix
+    return item["tag"]
+
+
+def _model_args(row: dict, item: dict) -> dict:
+    args: dict = {}
+    for pattern, value in row.get("model_args", {}).items():
+        if fnmatch.fnmatchcase(item["model"], pattern):
+            args.update(value(item) if callable(value) else value)
+    return args
+
+
+def _finish(entry: dict, row: dict, item: dict) -> dict:
+    args = _model_args(row, item)
+    if args:
+        entry["model_args"] = args
+    return entry
+
+
+def _hf_revision(item: dict) -> str:
+    # "main (as referenced; not pinned)" -> "main"; a commit hash pins the file (the digest pins the bytes anyway)
+    return item["sha256_revision"].split()[0]
 
 
 def _converter(row: dict, source: str, model: str) -> str:
@@ -62,22 +152,24 @@ def _converter(row: dict, source: str, model: str) -> str:
 
 
 def _torchvision_entry(item: dict, row: dict) -> dict | None:
-    if not item.get("classifier_usable", True):
+    headless = not item.get("classifier_usable", True)
+    if headless and "headless" not in row:
         return None
     entry = {
         "model": row["rename"].get(item["model"], item["model"]),
-        "tag": item["tag"],
+        "tag": _tag(row, item),
         "sources": [item["url"]],
         "format": "torch-pickle",
-        "converter": _converter(row, "torchvision", item["model"]),
-        "license": item["license"],
+        "converter": row["headless"]["converter"] if headless else _converter(row, "torchvision", item["model"]),
+        # the weights' own licence where it differs from the code's (SWAG weights: CC-BY-NC-4.0)
+        "license": item.get("weights_license", item["license"]),
     }
     if item.get("sha256"):
         entry["sha256"] = item["sha256"]
     entry["sha256_prefix"] = item["sha256_prefix"]
     if item.get("size_bytes_seen"):
         entry["size"] = item["size_bytes_seen"]
-    entry["num_classes"] = item.get("num_classes", 1000)
+    entry["num_classes"] = 0 if headless else item.get("num_classes", 1000)
     if item.get("is_default"):
         entry["default"] = True
     entry["metrics"] = {k: item[k] for k in ("acc1", "acc5") if item.get(k) is not None}
@@ -86,24 +178,32 @@ def _torchvision_entry(item: dict, row: dict) -> dict | None:
         "resize": item["resize_size"], "crop": item["crop_size"], "interpolation": item["interpolation"],
         "mean": item["mean"], "std": item["std"],
     }
+    entry = _finish(entry, row, item)
+    if headless:
+        entry["model_args"] = {**entry.get("model_args", {}), **row["headless"]["model_args"]}
+        entry["description"] = row["headless"]["description"]
     return entry
 
 
 def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
     entry = {
         "model": row["rename"].get(item["model"], item["model"]),
-        "tag": item["tag"],
+        "tag": _tag(row, item),
         "converter": _converter(row, "timm", item["model"]),
         "license": item["license"],
     }
-    if item.get("url") and item.get("url_hash_fragment"):
+    if item.get("hf_hub_id") and item.get("sha256") and item.get("sha256_revision"):
+        entry.update(sources=[f"hf://{item['hf_hub_id']}/model.safetensors@{_hf_revision(item)}"],
+                     format="safetensors", sha256=item["sha256"])
+    elif item.get("url") and item.get("url_hash_fragment"):
         entry.update(sources=[item["url"]], format="torch-pickle")
+        if item.get("url_label_offset"):
+            if "label_offset_converter" not in row:
+                return None, "its legacy file has extra classes and the family row has no label_offset_converter"
+            entry["converter"] = row["label_offset_converter"]
         if item.get("url_sha256"):
             entry["sha256"] = item["url_sha256"]
         entry["sha256_prefix"] = item["url_hash_fragment"]
-    elif item.get("hf_hub_id") and item.get("sha256") and item.get("sha256_revision"):
-        entry.update(sources=[f"hf://{item['hf_hub_id']}/model.safetensors@{item['sha256_revision']}"],
-                     format="safetensors", sha256=item["sha256"])
     else:
         return None, "no hash known for any of its files"
     entry["num_classes"] = item.get("num_classes", 1000)
@@ -115,8 +215,14 @@ def _timm_entry(item: dict, row: dict) -> tuple[dict | None, str]:
         "resize": int(math.floor(crop / crop_pct)), "crop": crop, "crop_pct": crop_pct,
         "interpolation": item["interpolation"], "mean": item["mean"], "std": item["std"],
     }
+    if item.get("crop_mode", "center") != "center":
+        entry["preprocess"]["crop_mode"] = item["crop_mode"]
+    if item.get("test_input_size"):
+        entry["preprocess"]["test_size"] = item["test_input_size"][-1]
+        if item.get("test_crop_pct") is not None:
+            entry["preprocess"]["test_crop_pct"] = float(item["test_crop_pct"])
     entry["description"] = f"timm {item['model']}.{item['tag']}"
-    return entry, ""
+    return _finish(entry, row, item), ""
 
 
 def generate(family: str, data: list[dict]) -> tuple[list[dict], list[str]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,18 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
 def registry():
     """The registry index as the installed plugins build it."""
     return mhub.get_registry()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread: two pytest workers share two cores, so a second thread per worker
+    only adds contention (small tensor ops run ten times slower with it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300):
@@ -63,3 +78,67 @@ def randomise_batchnorm(model, seed: int = 0):
                     module.weight.uniform_(0.5, 1.5, generator=generator)
                     module.bias.uniform_(-0.2, 0.2, generator=generator)
     return model.eval()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MiB tmpfs to fill up (needs root and mount permission; skipped otherwise)."""
+    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up for real: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def fill_up(disk: Path) -> None:
+    """Fill ``disk`` with one file until no byte is free (creating empty files still works)."""
+    import shutil
+
+    with open(disk / "filler", "wb") as handle:
+        handle.write(bytes(shutil.disk_usage(disk).free))
+
+@contextlib.contextmanager
+def on_meta():
+    """Build on the meta device without running initialisers (no values to initialise there, but slow ones)."""
+    import torch
+
+    from mhub.hub.loading import _skip_meta_init
+
+    with torch.device("meta"), _skip_meta_init():
+        yield
+
+
+def randomly_filled(build, seed: int = 0, preset=None):
+    """``build()`` (an upstream model, typically) on the meta device, then real tensors: ``preset`` ones (shared,
+    not copied) and, for the rest, He-uniform weights, small biases and random BatchNorm statistics; eval mode.
+
+    Much faster than the upstream initialisation of a large model, and every tensor shows in the outputs.
+    """
+    import math
+
+    import torch
+
+    with on_meta():
+        model = build()
+    model.to_empty(device="cpu")
+    if preset:
+        model.load_state_dict(preset, strict=False, assign=True)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.named_parameters():
+            if preset and name in preset:
+                continue
+            if tensor.dim() > 1:
+                bound = math.sqrt(6 / tensor[0].numel())
+                tensor.uniform_(-bound, bound, generator=generator)
+            else:
+                tensor.uniform_(-0.1, 0.1, generator=generator)
+        for name, buffer in model.named_buffers():
+            if name.endswith("num_batches_tracked"):
+                buffer.zero_()
+    return randomise_batchnorm(model, seed)

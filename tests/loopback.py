@@ -11,7 +11,9 @@ Nothing here reaches beyond the loopback interface. Typical use::
         assert server.requests[-1].range == (1000, None)   # the last GET asked for bytes=1000-
 
 Faults are consumed one per GET of their path, in order; once a path's queue is empty it is served
-normally (with ``Range`` support unless ``range_support=False``). HEAD requests never consume faults.
+normally (with ``Range`` support unless ``range_support=False``), or with its ``always`` fault, which
+answers every later GET (a server that misbehaves every time). HEAD requests never consume faults.
+``server.sent(path)`` counts the body bytes written for a path, so a test can bound what a client read.
 """
 
 from __future__ import annotations
@@ -81,6 +83,22 @@ class Fault:
         return cls("stall", (seconds, after))
 
     @classmethod
+    def overstate(cls, extra: int) -> Fault:
+        """Send the whole body with a ``Content-Length`` ``extra`` bytes larger, then close the connection."""
+        return cls("overstate", extra)
+
+    @classmethod
+    def drip(cls, interval: float, step: int = 1) -> Fault:
+        """Promise the full length, then send ``step`` bytes every ``interval`` seconds (a slow-drip server)."""
+        return cls("drip", (interval, step))
+
+    @classmethod
+    def endless(cls, content_length: int | None = None) -> Fault:
+        """Stream zeros until the client hangs up: no ``Content-Length`` (the body ends when the connection
+        closes), or the given ``content_length``, however large."""
+        return cls("endless", content_length)
+
+    @classmethod
     def redirect(cls, location: str, code: int = 302) -> Fault:
         """Redirect to ``location`` (a path on this server or a full URL)."""
         return cls("redirect", (code, location))
@@ -99,6 +117,7 @@ class _Route:
     chunk_delay: float
     size: int
     redirect: str | None = None  # a route that always answers 302 to this location (HF LFS files)
+    always: Fault | None = None  # answers every GET once ``faults`` is used up
 
     def read(self, start: int, stop: int) -> bytes:
         if isinstance(self.data, bytes):
@@ -119,6 +138,7 @@ class LoopbackServer:
         self.range_support = range_support
         self._routes: dict[str, _Route] = {}
         self._log: list[Request] = []
+        self._sent: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -155,7 +175,7 @@ class LoopbackServer:
 
     # -- content -----------------------------------------------------------------------------------
     def add(self, path: str, data: bytes | str | os.PathLike, *, headers: Mapping[str, str] | None = None,
-            faults: Iterable[Fault] = (), chunk_delay: float = 0.0) -> str:
+            faults: Iterable[Fault] = (), chunk_delay: float = 0.0, always: Fault | None = None) -> str:
         """Serve ``data`` (bytes, or a file path read on each request) at ``path``; return its full URL.
 
         Args:
@@ -164,6 +184,7 @@ class LoopbackServer:
             headers: extra response headers (HEAD and GET).
             faults: misbehaviours for the next GETs of this path, one each, in order.
             chunk_delay: seconds to sleep after each 64 KiB of body (a slow server).
+            always: the misbehaviour of every GET after ``faults`` (None: serve normally).
         """
         if not path.startswith("/"):
             raise ValueError("path must start with '/'")
@@ -171,7 +192,8 @@ class LoopbackServer:
             data = Path(data)
         size = len(data) if isinstance(data, bytes) else data.stat().st_size
         with self._lock:
-            self._routes[unquote(path)] = _Route(data, dict(headers or {}), list(faults), chunk_delay, size)
+            self._routes[unquote(path)] = _Route(data, dict(headers or {}), list(faults), chunk_delay, size,
+                                                 always=always)
         return self.url + quote(path)
 
     def add_faults(self, path: str, *faults: Fault) -> None:
@@ -217,20 +239,32 @@ class LoopbackServer:
         path = unquote(path)
         return sum(1 for r in self.requests if r.path == path and r.method == method)
 
+    def sent(self, path: str) -> int:
+        """Body bytes written so far for ``path`` (every GET together)."""
+        with self._lock:
+            return self._sent.get(unquote(path), 0)
+
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self._sent.clear()
 
     # -- used by the handler -----------------------------------------------------------------------
     def _take(self, method: str, path: str) -> tuple[_Route | None, Fault | None]:
         with self._lock:
             route = self._routes.get(path)
-            fault = route.faults.pop(0) if route and route.faults and method == "GET" else None
+            fault = None
+            if route is not None and method == "GET":
+                fault = route.faults.pop(0) if route.faults else route.always
         return route, fault
 
     def _record(self, request: Request) -> None:
         with self._lock:
             self._log.append(request)
+
+    def _count_sent(self, path: str, count: int) -> None:
+        with self._lock:
+            self._sent[path] = self._sent.get(path, 0) + count
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -267,6 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "stall" and fault.arg[1] is None:
             self.owner._stopping.wait(fault.arg[0])
             return self._hang_up()
+        if kind == "endless":
+            return self._endless(path, fault.arg, head, extra)
 
         size = route.size if kind != "truncate" else min(fault.arg, route.size)
         start, stop, status = 0, size, 200
@@ -279,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             extra["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(stop - start))
+        self.send_header("Content-Length", str(stop - start + (fault.arg if kind == "overstate" else 0)))
         self.send_header("Accept-Ranges", "bytes" if self.owner.range_support else "none")
         for key, value in extra.items():
             self.send_header(key, value)
@@ -297,28 +333,53 @@ class _Handler(BaseHTTPRequestHandler):
             if plain:
                 with open(route.data, "rb") as handle:  # sendfile: fast enough for 1 GiB benchmarks
                     self.connection.sendfile(handle, offset=start, count=limit)
+                self.owner._count_sent(path, limit)
             else:
-                self._write_body(route, start, start + limit, fault)
+                self._write_body(path, route, start, start + limit, fault)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return
         if kind == "stall":
             self.owner._stopping.wait(fault.arg[0])
-        if kind in ("drop", "stall"):
+        if kind in ("drop", "stall", "overstate"):
             self._hang_up()
 
-    def _write_body(self, route: _Route, start: int, stop: int, fault: Fault | None) -> None:
-        for offset in range(start, stop, CHUNK):
-            chunk = route.read(offset, min(offset + CHUNK, stop))
+    def _write_body(self, path: str, route: _Route, start: int, stop: int, fault: Fault | None) -> None:
+        step, delay = CHUNK, route.chunk_delay
+        if fault is not None and fault.kind == "drip":
+            delay, step = fault.arg
+        for offset in range(start, stop, step):
+            chunk = route.read(offset, min(offset + step, stop))
             if fault is not None and fault.kind == "corrupt" and offset <= fault.arg < offset + len(chunk):
                 index = fault.arg - offset
                 chunk = chunk[:index] + bytes([chunk[index] ^ 0xFF]) + chunk[index + 1:]
             self.wfile.write(chunk)
-            if route.chunk_delay:
+            self.owner._count_sent(path, len(chunk))
+            if delay:
                 self.wfile.flush()
-                if self.owner._stopping.wait(route.chunk_delay):
+                if self.owner._stopping.wait(delay):
                     raise BrokenPipeError("server stopping")
         self.wfile.flush()
+
+    def _endless(self, path: str, content_length: int | None, head: bool, extra: Mapping[str, str]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if content_length is not None:
+            self.send_header("Content-Length", str(content_length))
+        self.send_header("Connection", "close")  # without a length, the body ends when the connection does
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.close_connection = True
+        if head:
+            return
+        zeros = bytes(CHUNK)
+        try:
+            while not self.owner._stopping.is_set():
+                self.wfile.write(zeros)
+                self.owner._count_sent(path, len(zeros))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _simple(self, code: int, body: bytes, head: bool, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(code)

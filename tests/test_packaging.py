@@ -22,10 +22,10 @@ def wheel(tmp_path_factory):
 
 def test_wheel_contains_all_packages_and_manifests(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for package in ("mhub", "mhub/cli", "mhub/hub", "mhub/layers", "mhub_resnet", "mhub_mobilenet", "mhub_tools",
-                    "mhub_registry"):
+    for package in ("mhub", "mhub/cli", "mhub/hub", "mhub/layers", "mhub_resnet", "mhub_mobilenet", "mhub_inception",
+                    "mhub_tools", "mhub_registry"):
         assert f"{package}/__init__.py" in names, package
-    assert "mhub/data/imagenet-1k-classes.txt" in names
+    assert "mhub/data/imagenet-1k-classes.txt" in names and "mhub/data/imagenet-1k-wnids.txt" in names
     manifests = {n for n in names if n.startswith("mhub_registry/") and n.endswith(".toml")}
     assert manifests == {f"mhub_registry/{p.name}" for p in (REPO / "registry").glob("*.toml")}
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

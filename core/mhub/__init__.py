@@ -8,6 +8,7 @@ from importlib import import_module as _import_module
 
 from ._errors import (
     ConversionError,
+    FeatureError,
     IntegrityError,
     ManifestError,
     MhubError,
@@ -30,6 +31,9 @@ _LAZY = {
     "BackboneClassifier": "._model",
     "backbone": "._model",
     "classifier": "._model",
+    "features": "._features",
+    "FeatureNet": "._features",
+    "evaluate": ".evaluation",
     "fuse": ".inference",
     "pull": ".hub",
     "layers": ".layers",
@@ -44,7 +48,8 @@ def __getattr__(name: str):
 
 
 __all__ = sorted([
-    "BackboneClassifier", "ConversionError", "IntegrityError", "ManifestError", "MhubError", "NetworkError",
-    "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError", "UnknownModelError", "__version__", "backbone",
-    "classifier", "create", "fuse", "get_registry", "hookimpl", "layers", "list_models", "pull",
+    "BackboneClassifier", "ConversionError", "FeatureError", "FeatureNet", "IntegrityError", "ManifestError",
+    "MhubError", "NetworkError", "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError",
+    "UnknownModelError", "__version__", "backbone", "classifier", "create", "evaluate", "features", "fuse",
+    "get_registry", "hookimpl", "layers", "list_models", "pull",
 ])

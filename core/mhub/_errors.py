@@ -45,3 +45,7 @@ class NoSpaceError(MhubError):
 
 class ConversionError(MhubError):
     """A checkpoint could not be converted or loaded into an mhub model."""
+
+
+class FeatureError(MhubError, ValueError):
+    """Feature extraction was asked of a model that declares no (such) feature points, or with bad levels."""

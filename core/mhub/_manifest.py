@@ -21,6 +21,9 @@ from ._errors import ManifestError
 from ._specs import WeightSpec
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_]*")  # used with fullmatch
+# Names become file names in the cache (``refs/<model.tag>.json``); 100 + 1 + 100 + 5 stays under the 255 bytes
+# every common filesystem allows for one path component.
+MAX_NAME_LENGTH = 100
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PREFIX_RE = re.compile(r"^[0-9a-f]{8,63}$")
 SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://")
@@ -32,11 +35,17 @@ PREPROCESS_FIELDS = {
     "mean": list,
     "std": list,
     "crop_pct": float,
+    "crop_mode": str,
+    "test_size": int,
+    "test_crop_pct": float,
 }
+CROP_MODES = ("center", "squash", "border")  # timm's crop_mode values
 FIELDS = {
     "model", "tag", "sources", "sha256", "sha256_prefix", "size", "filename", "format", "converter", "license",
     "metrics", "preprocess", "num_classes", "first_conv", "classifier", "reference", "default", "description",
+    "model_args",
 }
+MODEL_ARG_TYPES = (bool, int, float, str, list)  # TOML values a builder argument may take
 REQUIRED = ("model", "tag", "sources", "format", "license")
 
 
@@ -57,31 +66,54 @@ def load_manifest(path: str | Path, *, plugin: str = "") -> list[WeightSpec]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file through a JSON copy under ``MHUB_HOME/index`` keyed by path, size and mtime.
+    """Parse a TOML file through a JSON copy under ``MHUB_HOME/index``, keyed by path and content hash.
 
-    ``tomllib`` is pure Python and the first-party manifests take about 20 ms to parse, a fifth of
-    ``mhub list``; reading the JSON copy takes under 1 ms. The copy is validated like the TOML would be.
+    ``tomllib`` is pure Python and the first-party manifests take tens of milliseconds to parse, a large part
+    of ``mhub list``; reading the JSON copy takes under 1 ms. The copy is derived data in a directory other
+    users may share, so it is used only when it records the sha256 of the manifest's current bytes (hashing
+    them costs microseconds) and is a file of ours that nobody else can write (see :func:`_trusted_file`).
+    Whatever it holds is validated like the TOML would be.
     """
     from .hub.cache import home
 
-    stat = path.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns]
-    copy = home() / "index" / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".json")
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    resolved = str(path.resolve())
+    copy = home() / "index" / (hashlib.sha256(resolved.encode()).hexdigest()[:32] + ".json")
     try:
-        record = json.loads(copy.read_text(encoding="utf-8"))
-        if record["stamp"] == stamp and record["path"] == str(path.resolve()):
-            return record["data"]
+        if _trusted_file(copy):
+            record = json.loads(copy.read_text(encoding="utf-8"))
+            if record["sha256"] == digest and record["path"] == resolved:
+                return record["data"]
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no copy yet, or a stale or damaged one: parse the TOML
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = tomllib.loads(raw.decode("utf-8"))
     try:
         copy.parent.mkdir(parents=True, exist_ok=True)
         partial = copy.with_name(f"{copy.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps({"path": str(path.resolve()), "stamp": stamp, "data": data}), encoding="utf-8")
+        partial.write_text(json.dumps({"path": resolved, "sha256": digest, "data": data}), encoding="utf-8")
+        os.chmod(partial, 0o644)
         os.replace(partial, copy)
     except (OSError, TypeError, ValueError):
         pass  # a read-only cache or a value JSON cannot hold (TOML dates): simply no copy
     return data
+
+
+def _trusted_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file owned by this user and writable by nobody else.
+
+    A copy another user of a shared cache planted (or swapped in through a group-writable directory) fails
+    this test, so it cannot rewrite a manifest's sources. Where ownership is not reported (Windows) the
+    content hash alone decides.
+    """
+    import stat as stat_module
+
+    info = path.lstat()
+    if not stat_module.S_ISREG(info.st_mode):
+        return False
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        return False
+    return True
 
 
 def parse_manifest(data: dict[str, Any], *, origin: str, plugin: str = "") -> list[WeightSpec]:
@@ -126,8 +158,11 @@ def _parse_entry(entry: dict[str, Any], *, origin: str, index: int, plugin: str)
         return value
 
     for field in ("model", "tag"):
-        if not NAME_RE.fullmatch(typed(field, str)):
+        value = typed(field, str)
+        if not NAME_RE.fullmatch(value):
             raise fail(field, "must be lower-case letters, digits and '_'")
+        if len(value) > MAX_NAME_LENGTH:
+            raise fail(field, f"{len(value)} characters; at most {MAX_NAME_LENGTH} (names become cache file names)")
 
     sources = typed("sources", list)
     if not sources:
@@ -158,8 +193,8 @@ def _parse_entry(entry: dict[str, Any], *, origin: str, index: int, plugin: str)
     if size is not None and size < 0:
         raise fail("size", "must be a non-negative number of bytes")
     num_classes = typed("num_classes", int, 1000)
-    if num_classes < 1:
-        raise fail("num_classes", "must be positive")
+    if num_classes < 0:
+        raise fail("num_classes", "must be positive, or 0 for weights without a usable classifier")
 
     for field in ("filename", "reference"):
         value = typed(field, str)
@@ -172,8 +207,8 @@ def _parse_entry(entry: dict[str, Any], *, origin: str, index: int, plugin: str)
     for key, value in metrics.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise fail(f"metrics.{key}", f"expected a number, got {value!r}")
-    preprocess = typed("preprocess", dict, {})
-    for key, value in preprocess.items():
+    preprocess = {}
+    for key, value in typed("preprocess", dict, {}).items():
         kind = PREPROCESS_FIELDS.get(key)
         if kind is None:
             raise fail(f"preprocess.{key}", f"unknown; expected one of {', '.join(PREPROCESS_FIELDS)}")
@@ -183,6 +218,19 @@ def _parse_entry(entry: dict[str, Any], *, origin: str, index: int, plugin: str)
             raise fail(f"preprocess.{key}", f"expected {kind.__name__}, got {value!r}")
         if kind is list and (len(value) != 3 or not all(isinstance(v, (int, float)) for v in value)):
             raise fail(f"preprocess.{key}", "expected three numbers")
+        if (kind is int and value < 1) or (key.endswith("crop_pct") and not 0 < value <= 1):
+            raise fail(f"preprocess.{key}", f"{value!r} is out of range")
+        if key == "crop_mode" and value not in CROP_MODES:
+            raise fail(f"preprocess.{key}", f"{value!r}; expected one of {', '.join(CROP_MODES)}")
+        preprocess[key] = value
+    model_args = typed("model_args", dict, {})
+    for key, value in model_args.items():
+        if not key.isidentifier():
+            raise fail(f"model_args.{key}", "not a valid keyword argument name")
+        if key in ("num_classes", "in_chans", "pretrained"):
+            raise fail(f"model_args.{key}", "is set by mhub.create, not by the manifest")
+        if not isinstance(value, MODEL_ARG_TYPES):
+            raise fail(f"model_args.{key}", f"expected a boolean, number, string or array, got {type(value).__name__}")
 
     return WeightSpec(
         model=entry["model"],
@@ -201,6 +249,7 @@ def _parse_entry(entry: dict[str, Any], *, origin: str, index: int, plugin: str)
         first_conv=typed("first_conv", str),
         classifier=typed("classifier", str),
         reference=entry.get("reference"),
+        model_args=dict(model_args),
         default=typed("default", bool, False),
         description=typed("description", str),
         origin=origin,
@@ -236,12 +285,22 @@ def source_problem(source: str) -> str | None:
 
 
 def default_filename(spec: WeightSpec) -> str:
-    """The name a weight file gets in the cache: ``filename`` or the last segment of its first source."""
+    """The name a weight file gets in the cache: ``filename``, else the last segment of its first source
+    (``model.tag`` when it has none) with the suffix of the entry's ``format``, whatever the URL's suffix:
+    ``.safetensors``, or for ``torch-pickle`` ``.pth`` unless it already ends in ``.pth``/``.pt``/``.bin``/``.ckpt``.
+    """
     if spec.filename:
         return spec.filename
     path = unquote(urlsplit(spec.sources[0]).path).split("@")[0]
-    name = PurePosixPath(path).name or f"{spec.name}.bin"
-    return name if relative_path_problem(name) is None else f"{spec.name}.bin"
+    name = PurePosixPath(path).name
+    if not name or relative_path_problem(name) is not None:
+        name = spec.name
+    pickles = (".pth", ".pt", ".bin", ".ckpt")
+    suffix = PurePosixPath(name).suffix
+    stem = name[:-len(suffix)] if suffix.lower() in (*pickles, ".safetensors") else name
+    if spec.format == "safetensors":
+        return f"{stem}.safetensors"
+    return name if suffix.lower() in pickles else f"{stem}.pth"
 
 
 def dump_manifest(specs: Iterable[WeightSpec | dict[str, Any]]) -> str:

@@ -1,11 +1,17 @@
 """The registry index: architectures, weight sets, converters and sources from every plugin.
 
 Built once from the plugins' registration hooks plus the manifests in ``MHUB_REGISTRY`` directories,
-without importing torch. Names resolve as ``arch`` (its default weights) or ``arch.tag``.
+without importing torch. Names resolve as ``arch`` (its default weights) or ``arch.tag``; an architecture's
+aliases (timm's names for it, say) resolve the same way.
+
+Local manifests (``MHUB_REGISTRY``) may add weight sets but never take over what installed plugins
+registered: an entry whose name a plugin already registered is ignored, and a local ``default = true``
+does not re-point the default of an architecture that has plugin-registered weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import os
@@ -20,7 +26,8 @@ from ._lazy import is_reference
 from ._manifest import NAME_RE, load_manifest
 from ._specs import ArchSpec, WeightSpec
 
-ARCH_FIELDS = {"defaults", "paper", "first_conv", "classifier", "num_params", "description"}
+BUILTIN_REFERENCE_LIBRARIES = ("torchvision", "timm")
+ARCH_FIELDS = {"defaults", "paper", "first_conv", "classifier", "num_params", "description", "aliases"}
 
 
 @dataclass
@@ -39,6 +46,8 @@ class Registry:
     weights: dict[str, WeightSpec] = field(default_factory=dict)
     converters: dict[str, Converter] = field(default_factory=dict)
     sources: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    reference_models: dict[str, tuple[Any, str]] = field(default_factory=dict)  # library -> (builder, plugin)
+    aliases: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # alias -> (arch, tag or None)
     conflicts: dict[str, str] = field(default_factory=dict)  # name -> error message
 
     # -- queries ---------------------------------------------------------------------------------
@@ -52,32 +61,65 @@ class Registry:
         return specs[0] if specs else None
 
     def arch(self, name: str) -> ArchSpec:
-        """The architecture called ``name`` (an ``arch.tag`` name is accepted and its tag ignored)."""
+        """The architecture called ``name`` or aliased by it (an ``arch.tag`` name's tag is ignored)."""
         arch_name = name.split(".", 1)[0]
+        if arch_name in self.aliases:
+            arch_name = self.aliases[arch_name][0]
         if arch_name in self.conflicts:
             raise PluginError(self.conflicts[arch_name])
         try:
             return self.archs[arch_name]
         except KeyError:
-            raise UnknownModelError(unknown_name_message("model", arch_name, self.archs)) from None
+            raise UnknownModelError(unknown_name_message("model", arch_name, [*self.archs, *self.aliases])) from None
 
     def resolve(self, name: str) -> tuple[ArchSpec, WeightSpec | None]:
         """Split ``arch[.tag]`` into its architecture and weight set (the default when no tag is given).
+
+        An alias resolves like the architecture it names; a bare alias that carries a tag selects that tag,
+        and so does the alias with upstream's spelling of that tag (our tag plus a suffix such as ``_384``).
 
         Raises:
             UnknownModelError: no such architecture or tag; the message suggests close matches.
         """
         arch = self.arch(name)
-        if "." not in name:
+        head, _, tag = name.partition(".")
+        alias_tag = self.aliases[head][1] if head in self.aliases else None
+        if not tag:
+            tag = alias_tag or ""
+        elif alias_tag and alias_tag.startswith(tag + "_") and f"{arch.name}.{tag}" not in self.weights:
+            tag = alias_tag  # the alias's weight set under upstream's tag (ours adds a size suffix: _384)
+        if not tag:
             return arch, self.default_weights(arch.name)
-        if name in self.conflicts:
-            raise PluginError(self.conflicts[name])
-        if name not in self.weights:
+        full = f"{arch.name}.{tag}"
+        if full in self.conflicts:
+            raise PluginError(self.conflicts[full])
+        if full not in self.weights:
             tags = [w.name for w in self.tags(arch.name)]
             if not tags:
                 raise NoWeightsError(f"{self.no_weights_message(arch.name)} (asked for '{name}')")
-            raise UnknownModelError(unknown_name_message("weight set", name, tags))
-        return arch, self.weights[name]
+            raise UnknownModelError(unknown_name_message("weight set", full, tags))
+        return arch, self.weights[full]
+
+    def arch_for(self, name: str, **model_args: Any) -> ArchSpec:
+        """The architecture as the weight set ``name`` needs it: its ``model_args`` merged into the defaults.
+
+        A bare architecture name (or a tag nobody registered yet, e.g. a contributor's own) gives the
+        architecture unchanged; ``model_args`` given here override the weight set's. Tools that build models
+        for a checkpoint (convert, validate, manifest) use this, so a ViT weight set trained at 384 px is
+        built at 384 px.
+        """
+        arch = self.arch(name)
+        try:
+            spec = self.resolve(name)[1] if "." in name or name in self.aliases else None
+        except (UnknownModelError, NoWeightsError):
+            spec = None
+        merged = {**(spec.model_args if spec is not None else {}), **model_args}
+        return dataclasses.replace(arch, defaults={**arch.defaults, **merged}) if merged else arch
+
+    def canonical(self, name: str) -> str:
+        """``arch`` or ``arch.tag`` with an alias replaced by the architecture (and tag) it stands for."""
+        arch, spec = self.resolve(name)
+        return spec.name if spec is not None and ("." in name or name in self.aliases) else arch.name
 
     def weights_for(self, name: str) -> WeightSpec:
         """The weight set ``arch[.tag]`` names; an error when the architecture has none."""
@@ -95,15 +137,24 @@ class Registry:
 
     def list_models(self, patterns: Iterable[str] = (), *, pretrained: bool = False,
                     family: str | None = None) -> list[str]:
-        """Sorted names: architectures, or ``arch.tag`` weight sets when ``pretrained``."""
+        """Sorted names: architectures, or ``arch.tag`` weight sets when ``pretrained``.
+
+        A pattern also matches through an architecture's aliases (``vit_base*`` finds ``vit_b_16``); the
+        canonical names are returned.
+        """
         patterns = list(patterns) or ["*"]
+        names_of: dict[str, list[str]] = {a: [a] for a in self.archs}
+        for alias, (target, _) in self.aliases.items():
+            names_of.setdefault(target, []).append(alias)
         if pretrained:
-            candidates = [(w.name, self.archs[w.model].family) for w in self.weights.values()]
+            candidates = [(w.name, w.model, [f"{n}.{w.tag}" for n in names_of.get(w.model, [w.model])])
+                          for w in self.weights.values()]
         else:
-            candidates = [(a.name, a.family) for a in self.archs.values()]
+            candidates = [(a.name, a.name, names_of[a.name]) for a in self.archs.values()]
         return sorted(
-            name for name, fam in candidates
-            if (family is None or fam == family) and any(fnmatch.fnmatchcase(name, p) for p in patterns)
+            name for name, arch, spellings in candidates
+            if (family is None or self.archs[arch].family == family)
+            and any(fnmatch.fnmatchcase(s, p) for s in spellings for p in patterns)
         )
 
     def converter(self, name: str) -> Converter:
@@ -139,12 +190,20 @@ class Registry:
             raise PluginError(f"model '{name}': family must be a non-empty string")
         if not isinstance(meta.get("defaults") or {}, dict):
             raise PluginError(f"model '{name}': defaults must be a dict")
+        aliases = _alias_table(name, meta.get("aliases"))
         spec = ArchSpec(name=name, builder=builder, family=family, plugin=plugin,
-                        **{**meta, "defaults": dict(meta.get("defaults") or {})})
+                        **{**meta, "defaults": dict(meta.get("defaults") or {}), "aliases": aliases})
         self._add(self.archs, name, spec, "architecture", plugin)
+        for alias, tag in aliases.items():
+            self._add(self.aliases, alias, (name, tag), "alias", plugin)
 
     def add_manifest(self, plugin: str, path: str | os.PathLike) -> None:
         for spec in load_manifest(path, plugin=plugin):
+            existing = self.weights.get(spec.name)
+            if not plugin and existing is not None and existing.plugin:
+                _report("", f"{spec.origin}: {spec.name}: ignored: plugin '{existing.plugin}' already registers "
+                            "this weight set, and local manifests may add weight sets, not replace them")
+                continue
             self._add(self.weights, spec.name, spec, "weight set", plugin)
 
     def add_converter(self, plugin: str, name: str, function: Any, *, version: int = 1) -> None:
@@ -159,6 +218,13 @@ class Registry:
             raise PluginError(f"source {scheme!r}: needs a scheme name and a fetcher")
         self._add(self.sources, scheme, (fetcher, plugin), "source scheme", plugin)
 
+    def add_reference_model(self, plugin: str, library: str, builder: Any) -> None:
+        if not isinstance(library, str) or not library.isidentifier() or not is_reference(builder):
+            raise PluginError(f"reference implementation {library!r}: needs a library name and a builder")
+        if library in BUILTIN_REFERENCE_LIBRARIES:
+            raise PluginError(f"reference implementation '{library}' is built in")
+        self._add(self.reference_models, library, (builder, plugin), "reference implementation", plugin)
+
     def check(self) -> None:
         """Drop weight sets whose architecture or converter nobody registered, with a warning."""
         for name, spec in list(self.weights.items()):
@@ -170,11 +236,49 @@ class Registry:
             if problem:
                 del self.weights[name]
                 _report(spec.plugin, f"{spec.origin}: {name}: skipped: {problem}")
+        for name, spec in list(self.weights.items()):
+            if spec.plugin or not spec.default:
+                continue
+            owners = sorted({w.plugin for w in self.weights.values() if w.model == spec.model and w.plugin})
+            if owners:  # a local manifest may not re-point what an installed plugin made the default
+                self.weights[name] = dataclasses.replace(spec, default=False)
+                _report("", f"{spec.origin}: {name}: 'default = true' ignored: '{spec.model}' has weights from "
+                            f"plugin '{owners[0]}', whose default stays; ask for '{name}' by its tag")
         for arch in {w.model for w in self.weights.values()}:
             defaults = [w.name for w in self.tags(arch) if w.default]
             if len(defaults) > 1:
                 _report(self.weights[defaults[1]].plugin,
                         f"'{arch}' has several default weight sets: {', '.join(defaults)}")
+
+    def check_aliases(self) -> None:
+        """Drop aliases that shadow an architecture or select a tag nobody registered, with a warning."""
+        for alias, (target, tag) in list(self.aliases.items()):
+            problem = None
+            if alias in self.archs:
+                problem = f"alias '{alias}' of '{target}' is also an architecture name"
+            elif target not in self.archs:
+                problem = f"alias '{alias}' names '{target}', which is not registered"
+            elif tag is not None and f"{target}.{tag}" not in self.weights:
+                problem = f"alias '{alias}' selects '{target}.{tag}', which no manifest registers"
+            if problem:
+                del self.aliases[alias]
+                _report(self.archs[target].plugin if target in self.archs else "", f"{problem}; alias skipped")
+
+
+def _alias_table(name: str, aliases: Any) -> dict[str, str | None]:
+    """Validate the ``aliases`` of a model registration: a list of names or a ``{alias: tag | None}`` dict."""
+    if aliases is None:
+        return {}
+    if isinstance(aliases, (list, tuple)):
+        aliases = dict.fromkeys(aliases)
+    if not isinstance(aliases, dict):
+        raise PluginError(f"model '{name}': aliases must be a list of names or a dict of name -> tag")
+    for alias, tag in aliases.items():
+        if not isinstance(alias, str) or not NAME_RE.fullmatch(alias) or alias == name:
+            raise PluginError(f"model '{name}': invalid alias {alias!r}")
+        if tag is not None and (not isinstance(tag, str) or not NAME_RE.fullmatch(tag)):
+            raise PluginError(f"model '{name}': alias '{alias}' names an invalid tag {tag!r}")
+    return dict(aliases)
 
 
 def _who(plugin: str) -> str:
@@ -208,7 +312,7 @@ def get_registry() -> Registry:
     """The registry index, built on first use."""
     global _registry
     if _registry is None:
-        _registry = _build()
+        _registry = plugins.build_registry(_build)
     return _registry
 
 
@@ -235,6 +339,7 @@ def _build() -> Registry:
     plugins.call_each("register_converters", registrar(registry.add_converter))
     plugins.call_each("register_sources", registrar(registry.add_source))
     plugins.call_each("register_weights", registrar(registry.add_manifest))
+    plugins.call_each("register_reference_models", registrar(registry.add_reference_model))
     for directory in registry_dirs():
         for path in sorted(directory.glob("*.toml")):
             try:
@@ -242,4 +347,5 @@ def _build() -> Registry:
             except ManifestError as error:
                 plugins.warn(f"MHUB_REGISTRY manifest skipped: {error}")
     registry.check()
+    registry.check_aliases()
     return registry

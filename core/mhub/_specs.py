@@ -23,6 +23,9 @@ class ArchSpec:
         first_conv: state-dict prefix of the first convolution (for ``in_chans`` adaptation).
         classifier: state-dict prefix of the final linear layer (for ``num_classes`` adaptation).
         num_params: parameter count at 1000 classes and 3 input channels, where the plugin states it.
+        description: one line shown by ``mhub info``.
+        aliases: other names that resolve to this architecture (e.g. timm's names), each mapped to the tag its
+            bare form selects, or ``None`` for the architecture's default weights.
         plugin: name of the plugin that registered it.
     """
 
@@ -35,6 +38,7 @@ class ArchSpec:
     classifier: str | None = None
     num_params: int | None = None
     description: str | None = None
+    aliases: Mapping[str, str | None] = field(default_factory=dict)
     plugin: str = ""
 
     def load_builder(self):
@@ -49,7 +53,7 @@ class ArchSpec:
 
 @dataclass(frozen=True)
 class WeightSpec:
-    """One ``[[weights]]`` entry of a manifest; see DESIGN.md for the meaning of each field."""
+    """One ``[[weights]]`` entry of a manifest; docs/manifest.md describes each field."""
 
     model: str
     tag: str
@@ -67,6 +71,7 @@ class WeightSpec:
     first_conv: str | None = None
     classifier: str | None = None
     reference: str | None = None
+    model_args: Mapping[str, Any] = field(default_factory=dict)
     default: bool = False
     description: str | None = None
     origin: str = ""  # manifest file the entry came from
@@ -98,4 +103,5 @@ class WeightSpec:
         out["sources"] = list(self.sources)
         out["metrics"] = dict(self.metrics)
         out["preprocess"] = dict(self.preprocess)
+        out["model_args"] = dict(self.model_args)
         return out

@@ -1,7 +1,8 @@
 """The hooks a plugin may implement. Each hands data to a ``register`` callback; the host validates it.
 
-Plugin modules are imported by ``mhub list``, so they must import without torch: builders, converters and
-source fetchers are named lazily as ``"module:attribute"`` strings (callables are accepted too).
+Plugin modules are imported by ``mhub list``, so they must import without torch: builders, converters,
+source fetchers and reference implementations are named lazily as ``"module:attribute"`` strings (callables
+are accepted too). docs/plugins.md describes each hook in full.
 """
 
 import pluggy
@@ -28,6 +29,11 @@ def register_converters(register):
 @hookspec
 def register_sources(register):
     """Register URL schemes: ``register(scheme, fetcher)``, see :class:`mhub.hub.Source`."""
+
+
+@hookspec
+def register_reference_models(register):
+    """Register upstream models for ``--reference LIBRARY:NAME``: ``register(library, "module:function")``."""
 
 
 @hookspec

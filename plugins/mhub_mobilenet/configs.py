@@ -39,6 +39,8 @@ class NetConfig:
         head_rule: ``"width"`` scales ``head`` with the width multiplier, ``"fixed"`` keeps it,
             ``"width_min"`` scales it up but never down (MobileNetV2).
         hidden: width of a hidden linear layer in the classifier (MobileNetV3), 0 for none.
+        head_feature: the final 1x1 conv ends the last feature level, as in timm's MobileNetV3 (whose last
+            block it is); otherwise the last block does (timm's EfficientNet, where it is ``conv_head``).
         fix_stem: keep the stem width whatever the multiplier.
         fix_first_row: keep the first row's width too (torchvision's version-1 MNASNet checkpoints).
         fix_first_last: do not depth-scale the first and last rows (EfficientNet-Lite).
@@ -59,6 +61,7 @@ class NetConfig:
     head: int = 1280
     head_rule: str = "width"
     hidden: int = 0
+    head_feature: bool = False
     fix_stem: bool = False
     fix_first_row: bool = False
     fix_first_last: bool = False
@@ -244,7 +247,7 @@ EFFICIENTNET_V2_RW = (
 )
 
 _V3 = dict(stem=16, act="hswish", se_gate="hsigmoid", se_act="relu", se_from_mid=True, se_divisor=8,
-           paper=PAPERS["v3"])
+           head_feature=True, paper=PAPERS["v3"])
 _V2NET = dict(act="silu", eps=1e-3, head_rule="fixed", drop_path_rate=0.2, paper=PAPERS["v2net"])
 
 CONFIGS: dict[str, NetConfig] = {

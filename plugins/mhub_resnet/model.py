@@ -395,9 +395,25 @@ def resnet(block: str | type[nn.Module], layers: Sequence[int], *, num_classes: 
         parts += [("norm", norm_layer(out_chs)), ("act", act_layer())]
     backbone = nn.Sequential(OrderedDict(parts))
     classifier = create_classifier(out_chs, num_classes, pool=pool, dropout=dropout, hidden=hidden)
-    model = BackboneClassifier(backbone, classifier)
+    model = BackboneClassifier(backbone, classifier, feature_info=feature_points(stem, builder, revnorm))
     _init_weights(model, zero_init_last)
     return model
+
+
+def feature_points(stem: nn.Sequential, builder: BlockBuilder, revnorm: bool = False) -> list[dict[str, Any]]:
+    """timm's ``features_only`` levels: the stem's last activation (stride 2), then every stage's output.
+
+    A pre-activation (``revnorm``) network's last level is the final norm and activation, as in timm's ResNetV2.
+    """
+    convs = [name for name in stem._modules if name != "pool"]
+    stem_stride = 4 if "pool" in stem._modules else 2
+    last = len(builder.block_repeats) - 1
+    points = [{"module": f"backbone.stem.{convs[-1]}", "num_chs": builder.in_chs, "reduction": 2}]
+    for stage_idx, repeats in enumerate(builder.block_repeats):
+        module = "backbone.act" if revnorm and stage_idx == last else f"backbone.stages.{stage_idx}"
+        points.append({"module": module, "num_chs": builder.out_chs(stage_idx, repeats - 1),
+                       "reduction": stem_stride * builder.reduction(stage_idx)})
+    return points
 
 
 def _init_weights(model: nn.Module, zero_init_last: bool) -> None:

@@ -18,13 +18,14 @@ try:
     runpy.run_module("mhub", run_name="__main__")
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in ("torch", "requests", "huggingface_hub", "safetensors", "numpy") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "requests", "huggingface_hub", "safetensors", "numpy", "fsspec") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 
 
 @pytest.mark.parametrize("args", [["list"], ["list", "--pretrained", "--json"], ["info", "resnet50"],
-                                  ["plugins"], ["--help"], ["--version"], ["bench", "--help"]])
+                                  ["plugins"], ["--help"], ["eval", "--help"], ["bench", "--help"],
+                                  ["--version"]])
 def test_catalog_commands_never_import_heavy_modules(args):
     result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True)
     heavy = [l for l in result.stderr.splitlines() if l.startswith("HEAVY=")]
@@ -53,6 +54,24 @@ def test_info_json_shows_hash_strength_and_sources():
     assert all(w["sources"] for w in data["weights"])
     text = run_cli("info", "resnet50").stdout
     assert "resnet50.tv2_in1k (default)" in text and "sha256 " in text
+
+
+def test_info_shows_everything_registered(registry):
+    """Architecture description and prefixes; each weight set's preprocessing, classes, test size, origin."""
+    data = json.loads(run_cli("info", "resnet50", "--json").stdout)
+    arch = registry.arch("resnet50")
+    assert (data["description"], data["first_conv"], data["classifier"]) == \
+        (arch.description, arch.first_conv, arch.classifier)
+    by_tag = {w["tag"]: w for w in data["weights"]}
+    for spec in registry.tags("resnet50"):
+        shown = by_tag[spec.tag]
+        assert shown["preprocess"] == dict(spec.preprocess) and shown["num_classes"] == spec.num_classes
+        assert shown["origin"] == spec.origin and shown.get("description") == spec.description
+    assert by_tag["a1_in1k"]["preprocess"]["test_size"] == 288
+    text = run_cli("info", "resnet50.a1_in1k").stdout
+    for words in ("first conv  backbone.stem.0.conv", "classifier  classifier.fc", "crop_pct=0.95",
+                  "test_size=288", "classes     1000", "description timm resnet50.a1_in1k", "manifest "):
+        assert words in text, (words, text)
 
 
 def test_list_json_matches_python_api():

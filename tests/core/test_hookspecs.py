@@ -16,8 +16,8 @@ TEST_SOURCES = {path: path.read_text() for path in (REPO / "tests").rglob("test_
 
 
 def test_hooks_are_found():
-    assert HOOKS == ["register_commands", "register_converters", "register_models", "register_sources",
-                     "register_weights"]
+    assert HOOKS == ["register_commands", "register_converters", "register_models", "register_reference_models",
+                     "register_sources", "register_weights"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -41,3 +41,23 @@ def test_pools():
     assert create_classifier(4, 0)(x).shape == (2, 4)  # num_classes 0: pooled features
     with pytest.raises(ValueError, match="pool"):
         create_classifier(4, 2, pool="median")
+
+
+def test_token_pools_take_the_class_token_or_the_mean():
+    from mhub.layers import TokenPool
+
+    x = torch.randn(2, 5, 4)
+    torch.testing.assert_close(create_classifier(4, 0, pool="token")(x), x[:, 0])
+    torch.testing.assert_close(create_classifier(4, 0, pool="avg_tokens")(x), x.mean(1))
+    torch.testing.assert_close(TokenPool("avg", num_prefix_tokens=1)(x), x[:, 1:].mean(1))
+    with pytest.raises(ValueError, match="token pool mode"):
+        TokenPool("max")
+
+
+def test_norm_after_pooling():
+    torch.manual_seed(0)
+    head = create_classifier(8, 3, norm_layer=nn.LayerNorm, dropout=0.0).eval()
+    assert list(dict(head.named_children())) == ["pool", "flatten", "norm", "dropout", "fc"]
+    x = torch.randn(2, 8, 4, 4)
+    pooled = nn.functional.layer_norm(x.mean((2, 3)), (8,), head.norm.weight, head.norm.bias)
+    torch.testing.assert_close(head(x), head.fc(pooled))

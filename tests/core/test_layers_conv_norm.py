@@ -61,3 +61,15 @@ def test_basic_conv_bn_has_tensorflow_batchnorm_defaults():
     block = basic_conv_bn(3, 4, 8, stride=2)
     assert (block.norm.eps, block.norm.momentum) == (1e-3, 3e-3)
     assert block.conv.stride == (2, 2) and block.conv.bias is None
+
+
+def test_act_before_norm_orders_conv_act_norm_and_keeps_the_conv_bias():
+    torch.manual_seed(0)
+    block = conv_norm(3, 2, 4, nn.GELU, act_before_norm=True).eval()
+    assert list(dict(block.named_children())) == ["conv", "act", "norm"]
+    assert block.conv.bias is not None  # the norm does not follow the conv directly, so the bias matters
+    with torch.no_grad():
+        block.norm.running_mean.uniform_(-1, 1)
+    x = torch.randn(1, 2, 5, 5)
+    expected = block.norm(F.gelu(F.conv2d(x, block.conv.weight, block.conv.bias, padding=1)))
+    torch.testing.assert_close(block(x), expected)

@@ -1,6 +1,7 @@
 """Manifest validation: every malformed entry is an error naming file, entry and field."""
 
 import json
+import os
 import tomllib
 
 import pytest
@@ -56,6 +57,14 @@ def test_good_entry_round_trips_through_toml(tmp_path):
     (with_(preprocess={"crop": 224, "flip": True}), "preprocess.flip", "unknown"),
     (with_(sha256_prefix="ffff0000"), "sha256_prefix", "does not match"),
     (with_(tag="Bad-Tag"), "tag", "lower-case"),
+    (with_(tag="t" * 260), "tag", "at most 100"),
+    (with_(num_classes=-1), "num_classes", "must be positive"),
+    (with_(preprocess={"crop_mode": "stretch"}), "preprocess.crop_mode", "'stretch'; expected one of center"),
+    (with_(preprocess={"crop_pct": 1.5}), "preprocess.crop_pct", "out of range"),
+    (with_(preprocess={"test_size": 0}), "preprocess.test_size", "out of range"),
+    (with_(model_args={"img_size": {"h": 1}}), "model_args.img_size", "boolean, number, string or array"),
+    (with_(model_args={"num_classes": 10}), "model_args.num_classes", "set by mhub.create"),
+    (with_(model_args=[1]), "model_args", "expected dict"),
 ])
 def test_invalid_entries_name_file_entry_and_field(entry, field, words):
     with pytest.raises(ManifestError) as info:
@@ -64,6 +73,18 @@ def test_invalid_entries_name_file_entry_and_field(entry, field, words):
     assert message.startswith("fam.toml: entry ")
     assert f"field '{field}'" in message and words in message, message
     assert "\n" not in message
+
+
+def test_new_fields_round_trip():
+    entry = with_(num_classes=0, model_args={"img_size": 384, "transform_input": True},
+                  preprocess={"crop": 384, "crop_pct": 1, "crop_mode": "squash", "test_size": 448,
+                              "test_crop_pct": 1.0})
+    (spec,) = parse(entry)
+    assert spec.num_classes == 0 and spec.model_args == {"img_size": 384, "transform_input": True}
+    assert spec.preprocess == {"crop": 384, "crop_pct": 1.0, "crop_mode": "squash", "test_size": 448,
+                               "test_crop_pct": 1.0}
+    (again,) = parse_manifest(tomllib.loads(dump_manifest([spec])), origin="again.toml")
+    assert again.model_args == spec.model_args and again.preprocess == spec.preprocess
 
 
 def test_duplicate_tags_are_an_error_naming_both_entries():
@@ -88,8 +109,21 @@ def test_invalid_toml_and_top_level_are_reported(tmp_path):
 def test_cache_file_name_comes_from_source_and_never_escapes():
     (spec,) = parse(GOOD)
     assert default_filename(spec) == "tiny-abcd1234.pth"
-    (hf,) = parse(with_(sources=["hf://org/repo/sub/model.safetensors@abc123"]))
+    (hf,) = parse(with_(sources=["hf://org/repo/sub/model.safetensors@abc123"], format="safetensors"))
     assert default_filename(hf) == "model.safetensors"
+
+
+@pytest.mark.parametrize("source,fmt,name", [
+    ("tiny://resnet_tiny", "safetensors", "tinynet.demo.safetensors"),  # a plugin scheme: no path segment
+    ("https://example.invalid/weights/abc123", "safetensors", "abc123.safetensors"),  # no suffix at all
+    ("https://example.invalid/model.bin", "safetensors", "model.safetensors"),  # a pickle suffix, safetensors bytes
+    ("https://example.invalid/model.safetensors", "torch-pickle", "model.pth"),
+    ("https://example.invalid/resnet-v1.5", "torch-pickle", "resnet-v1.5.pth"),
+    ("https://example.invalid/model.ckpt", "torch-pickle", "model.ckpt"),
+])
+def test_cache_file_name_follows_the_format_not_the_url(source, fmt, name):
+    (spec,) = parse(with_(sources=[source], format=fmt))
+    assert default_filename(spec) == name
 
 
 def test_parsed_copy_is_reused_and_follows_edits(tmp_path, isolated_home):
@@ -103,6 +137,29 @@ def test_parsed_copy_is_reused_and_follows_edits(tmp_path, isolated_home):
     copy.write_text("{not json")  # a damaged copy is ignored and rewritten
     assert load_manifest(path)[0].license == "Apache-2.0 "
     assert json.loads(copy.read_text())["data"]["weights"][0]["license"] == "Apache-2.0 "
+
+
+def test_planted_or_foreign_copies_are_not_trusted(tmp_path, isolated_home):
+    """A copy under a shared MHUB_HOME/index must not be able to rewrite a manifest's sources."""
+    path = tmp_path / "fam.toml"
+    path.write_text(dump_manifest([GOOD]))
+    load_manifest(path)
+    (copy,) = (isolated_home / "index").glob("*.json")
+    record = json.loads(copy.read_text())
+    record["data"]["weights"][0]["sources"] = ["https://evil.invalid/x.pth"]
+    copy.write_text(json.dumps(record))  # same path, same content hash, forged data, but writable by others:
+    os.chmod(copy, 0o666)
+    assert load_manifest(path)[0].sources == tuple(GOOD["sources"])
+    record["sha256"] = "00" * 32  # a copy recording another content hash is stale
+    copy.write_text(json.dumps(record))
+    os.chmod(copy, 0o644)
+    assert load_manifest(path)[0].sources == tuple(GOOD["sources"])
+    if os.getuid() == 0:  # another user's file (CI runs as root, so it can hand the copy to 'nobody')
+        record = json.loads(copy.read_text())
+        record["data"]["weights"][0]["sources"] = ["https://evil.invalid/x.pth"]
+        copy.write_text(json.dumps(record))
+        os.chown(copy, 65534, 65534)
+        assert load_manifest(path)[0].sources == tuple(GOOD["sources"])
 
 
 def test_invalid_toml_is_never_cached_as_valid(tmp_path, isolated_home):

@@ -78,3 +78,164 @@ def test_malformed_registry_dir_manifest_warns_and_keeps_the_rest(tmp_path, monk
         assert "toynet.a" in registry.weights
     finally:
         plugins.unregister_plugin("toy-test")
+
+
+class AliasPlugin:
+    @staticmethod
+    @hookimpl
+    def register_models(register):
+        register("toynet", "torch.nn:Identity", family="toy",
+                 aliases={"toy_timm_224": None, "toy_timm_384": "a"})
+
+
+@pytest.fixture
+def aliased(tmp_path, monkeypatch):
+    (tmp_path / "toy.toml").write_text(manifest_text())
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
+    plugins.register_plugin(AliasPlugin, "alias-test")
+    yield mhub.get_registry()
+    plugins.unregister_plugin("alias-test")
+
+
+def test_aliases_resolve_to_the_architecture_and_their_tag(aliased):
+    arch = aliased.arch("toynet")
+    assert aliased.resolve("toy_timm_224") == (arch, aliased.weights["toynet.b"])  # the default
+    assert aliased.resolve("toy_timm_384") == (arch, aliased.weights["toynet.a"])  # the alias's own tag
+    assert aliased.resolve("toy_timm_384.b") == (arch, aliased.weights["toynet.b"])
+    assert aliased.canonical("toy_timm_384") == "toynet.a" and aliased.canonical("toy_timm_224") == "toynet.b"
+    assert aliased.list_models(["toy_timm*"]) == ["toynet"]
+    assert aliased.list_models(["toy_timm_384.*"], pretrained=True) == ["toynet.a", "toynet.b"]
+    with pytest.raises(UnknownModelError, match="did you mean 'toy_timm_224'"):
+        aliased.resolve("toy_timm_22")
+
+
+def test_bad_aliases_are_skipped_with_a_warning(tmp_path, monkeypatch):
+    class Shadowing:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("toynet", "torch.nn:Identity", family="toy", aliases=["other", "ghost_alias"])
+            register("other", "torch.nn:Identity", family="toy", aliases={"ghost_alias2": "nosuchtag"})
+            register("third", "torch.nn:Identity", family="toy", aliases={"Bad-Alias": None})
+
+    plugins.register_plugin(Shadowing, "shadow-test")
+    try:
+        with pytest.warns(plugins.PluginWarning) as caught:
+            registry = mhub.get_registry()
+        messages = " | ".join(str(w.message) for w in caught)
+        assert "alias 'other' of 'toynet' is also an architecture name" in messages
+        assert "selects 'other.nosuchtag', which no manifest registers" in messages
+        assert "invalid alias 'Bad-Alias'" in messages
+        assert registry.resolve("ghost_alias")[0].name == "toynet" and "other" not in registry.aliases
+    finally:
+        plugins.unregister_plugin("shadow-test")
+
+
+def test_local_manifests_add_weights_but_cannot_take_over_a_plugin(tmp_path, monkeypatch):
+    plugin_dir, local_dir = tmp_path / "plugin", tmp_path / "local"
+    plugin_dir.mkdir(), local_dir.mkdir()
+    (plugin_dir / "toy.toml").write_text(manifest_text(tags=("a", "b"), default="b"))
+    # The local manifest re-registers toynet.b with another source and marks a new tag the default.
+    local = manifest_text(tags=("b", "mine"), default="mine").replace("example.invalid/b", "evil.invalid/b")
+    (local_dir / "local.toml").write_text(local)
+
+    class PluginWithWeights(ToyPlugin):
+        @staticmethod
+        @hookimpl
+        def register_weights(register):
+            register(plugin_dir / "toy.toml")
+
+    monkeypatch.setenv("MHUB_REGISTRY", str(local_dir))
+    plugins.register_plugin(PluginWithWeights, "toy-weights")
+    try:
+        with pytest.warns(plugins.PluginWarning) as caught:
+            registry = mhub.get_registry()
+        messages = [str(w.message) for w in caught]
+        assert any("toynet.b: ignored: plugin 'toy-weights' already registers" in m for m in messages)
+        assert any("toynet.mine: 'default = true' ignored" in m for m in messages)
+        assert all("\n" not in m for m in messages)
+        assert registry.weights["toynet.b"].sources == ("https://example.invalid/b.safetensors",)
+        assert registry.resolve("toynet")[1].name == "toynet.b"  # the plugin's default stands
+        assert registry.resolve("toynet.mine")[1].tag == "mine"  # the addition is usable by its tag
+    finally:
+        plugins.unregister_plugin("toy-weights")
+
+
+def test_a_weight_sets_model_args_reach_the_builder(tmp_path, monkeypatch):
+    seen = []
+
+    def builder(**kwargs):
+        seen.append(kwargs)
+        return kwargs
+
+    class ArgsPlugin:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("argnet", builder, family="toy", defaults={"depth": 2})
+
+    text = dump_manifest([
+        {"model": "argnet", "tag": "big", "sources": ["https://example.invalid/x.safetensors"], "sha256": DIGEST,
+         "format": "safetensors", "license": "MIT", "model_args": {"img_size": 384}},
+        {"model": "argnet", "tag": "plain", "sources": ["https://example.invalid/y.safetensors"], "sha256": DIGEST,
+         "format": "safetensors", "license": "MIT", "default": True},
+    ])
+    (tmp_path / "args.toml").write_text(text)
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
+    plugins.register_plugin(ArgsPlugin, "args-test")
+    try:
+        mhub.create("argnet.big")
+        mhub.create("argnet.big", img_size=224)
+        mhub.create("argnet")
+        assert [s.get("img_size") for s in seen] == [384, 224, None]
+        assert seen[0] == {"depth": 2, "img_size": 384, "num_classes": 1000, "in_chans": 3}
+    finally:
+        plugins.unregister_plugin("args-test")
+
+
+def test_arch_for_gives_a_weight_sets_model_args_to_every_tool(tmp_path, monkeypatch):
+    class Plain:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("argnet", "torch.nn:Identity", family="toy", defaults={"depth": 2},
+                     aliases={"argnet_timm_384": "big_384"})
+
+    text = dump_manifest([
+        {"model": "argnet", "tag": tag, "sources": ["https://example.invalid/x.safetensors"], "sha256": DIGEST,
+         "format": "safetensors", "license": "MIT", "model_args": args}
+        for tag, args in (("big_384", {"img_size": 384}), ("plain", {}))
+    ])
+    (tmp_path / "args.toml").write_text(text)
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
+    plugins.register_plugin(Plain, "arch-for-test")
+    try:
+        registry = mhub.get_registry()
+        assert registry.arch_for("argnet.big_384").defaults == {"depth": 2, "img_size": 384}
+        assert registry.arch_for("argnet.big_384", img_size=512).defaults == {"depth": 2, "img_size": 512}
+        assert registry.arch_for("argnet").defaults == {"depth": 2}
+        assert registry.arch_for("argnet.unregistered_tag").defaults == {"depth": 2}  # a contributor's own
+        assert registry.arch_for("argnet_timm_384").defaults["img_size"] == 384
+        # upstream's tag through the alias finds our suffixed tag
+        assert registry.resolve("argnet_timm_384.big")[1].name == "argnet.big_384"
+        assert registry.resolve("argnet_timm_384.plain")[1].name == "argnet.plain"
+    finally:
+        plugins.unregister_plugin("arch-for-test")
+
+
+def test_an_architecture_may_default_its_head_size():
+    seen = []
+
+    class HeadPlugin:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            register("segnet", lambda **kw: seen.append(kw), family="toy", defaults={"num_classes": 1, "depth": 3})
+
+    plugins.register_plugin(HeadPlugin, "head-test")
+    try:
+        mhub.create("segnet")
+        mhub.create("segnet", num_classes=4)
+        assert seen == [{"depth": 3, "num_classes": 1, "in_chans": 3}, {"depth": 3, "num_classes": 4, "in_chans": 3}]
+    finally:
+        plugins.unregister_plugin("head-test")

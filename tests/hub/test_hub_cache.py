@@ -37,7 +37,7 @@ def cli_json(*args: str):
 
 def test_blobs_are_content_addressed_and_names_point_at_them(two_pulled, server, isolated_home):
     path_a, _ = two_pulled
-    assert path_a == isolated_home / "names" / "tinynet.a" / "a.bin"
+    assert path_a == isolated_home / "names" / "tinynet.a" / "a.safetensors"  # the entry's format, not the URL's
     assert path_a.is_symlink() and path_a.resolve() == isolated_home / "blobs" / "sha256" / sha256(A)
     copy = mhub.pull("tinynet.a2")  # same bytes under another name: no second download
     assert copy.name == "copy.bin" and copy.resolve() == path_a.resolve()

@@ -8,12 +8,13 @@ import warnings
 
 import pytest
 import torch
-from hub_fixtures import entry, pickle_bytes, safetensors_bytes, tiny_checkpoint, write_registry
-from hub_fixtures import server_fixture, tiny_plugin_fixture  # noqa: F401 (fixtures)
+from hub_fixtures import MEMORY, entry, pickle_bytes, safetensors_bytes, tiny_checkpoint, write_registry
+from hub_fixtures import server_fixture, source_plugin_fixture, tiny_plugin_fixture  # noqa: F401 (fixtures)
 from safetensors import safe_open
 
 import mhub
 from mhub import ConversionError
+from mhub.hub.convert import read_checkpoint
 from mhub.hub.loading import adapt_input_conv
 
 pytestmark = pytest.mark.usefixtures("tiny_plugin")
@@ -205,3 +206,62 @@ def test_saved_safetensors_are_byte_for_byte_reproducible(tmp_path):
     assert len(digests) == 1
     loaded = load_file(tmp_path / "0.safetensors")
     assert torch.equal(loaded["b.weight"], state["b.weight"]) and torch.equal(loaded["a.bias"], state["a.bias"])
+
+
+# -- the entry's format decides, and a malformed file is an mhub error ----------------------------------------
+@pytest.mark.usefixtures("source_plugin")
+@pytest.mark.parametrize("where", ["memory://tinyw", "/weights/abc", "/weights/model.bin"])
+def test_a_safetensors_entry_is_read_as_safetensors_whatever_its_url(server, tmp_path, monkeypatch, where):
+    """Cached as NAME.bin (or with no suffix) and then read with torch.load, these used to be refused."""
+    reference, state = tiny_checkpoint(seed=4)
+    data = safetensors_bytes(state, tmp_path)
+    MEMORY["tinyw"] = data
+    url = where if "://" in where else server.add(where, data)
+    write_registry(tmp_path / "registry", monkeypatch, entry("w", [url], data, num_classes=5))
+    path = mhub.pull("tinynet.w")
+    assert path.name == {"memory://tinyw": "tinynet.w.safetensors", "/weights/abc": "abc.safetensors",
+                         "/weights/model.bin": "model.safetensors"}[where]
+    assert read_checkpoint(path).keys() == state.keys()  # what `mhub validate --weights PATH` reads
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(mhub.create("tinynet.w", pretrained=True).eval()(x), reference(x))
+
+
+def malformed(data: bytes, kind: str) -> bytes:
+    """A safetensors file damaged after the fact (its manifest hash is then taken of these bytes)."""
+    length = int.from_bytes(data[:8], "little")
+    if kind == "truncated":  # the header promises more tensor bytes than the file has
+        return data[:-16]
+    return data[:8] + b"x" * length + data[8 + length:]  # an unreadable header
+
+
+@pytest.mark.parametrize("kind", ["truncated", "header"])
+def test_malformed_safetensors_matching_its_hash_is_a_conversion_error(server, tmp_path, monkeypatch, kind):
+    """Such a file used to raise a raw SafetensorError from create and a 35-line traceback from predict."""
+    _, state = tiny_checkpoint()
+    serve(server, tmp_path, monkeypatch, bad=(malformed(safetensors_bytes(state, tmp_path), kind), {}))
+    reason = {"truncated": "incomplete metadata, file not fully covered", "header": "invalid JSON in header"}[kind]
+    with pytest.raises(ConversionError, match=rf"^tinynet.bad: .*bad.safetensors: not a readable safetensors "
+                                              rf"file: Error while deserializing header: {reason}"):
+        mhub.create("tinynet.bad", pretrained=True)
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from mhub.cli import cli
+
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(image)
+    result = CliRunner().invoke(cli, ["predict", "tinynet.bad", str(image)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0].startswith("Error: tinynet.bad: ") and reason in lines[0]
+
+
+def test_first_conv_of_a_half_precision_file_is_adapted_in_float32():
+    from mhub.hub.loading import adapt_input_conv
+
+    weight = (torch.randn(64, 3, 7, 7) * 30).half()
+    summed = adapt_input_conv(weight, 1)
+    assert summed.dtype == torch.float16
+    assert torch.equal(summed, weight.float().sum(1, keepdim=True).half())
+    assert torch.equal(adapt_input_conv(weight, 5), (weight.float().repeat(1, 2, 1, 1)[:, :5] * 0.6).half())

@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ from loopback import Fault
 import mhub
 from mhub.cli import cli
 
-pytestmark = pytest.mark.usefixtures("tiny_plugin")
+pytestmark = [pytest.mark.usefixtures("tiny_plugin"),
+              pytest.mark.filterwarnings("ignore:tinynet.prefixed. only the first 8 hex digits")]
 FULL = os.urandom(250_000)
 PREFIXED = os.urandom(180_000)
 
@@ -104,6 +107,68 @@ def test_a_mirror_name_index_must_extend_the_upstream_prefix(server, tmp_path, m
     write_registry(tmp_path / "registry", monkeypatch, entry("prefixed", [source], PREFIXED, full=False))
     assert mhub.pull("tinynet.prefixed", endpoint=server.url + "/mirror").read_bytes() == PREFIXED
     assert [r.path for r in server.requests] == ["/mirror/names/tinynet.prefixed.json", "/source/p.pth"]
+
+
+def test_a_mirror_index_locates_a_prefix_only_file_but_never_supplies_its_digest(server, tmp_path, monkeypatch,
+                                                                                 isolated_home):
+    """The index used to become the full digest the mirror's bytes were held to, and was recorded as
+    trusted: a mirror could vouch for a forged file matching the 32-bit prefix. Now the bytes are held to
+    the manifest's prefix like any source's, and pulling says the check is weak."""
+    from mhub.hub.client import candidates
+
+    source = server.add("/source/p.pth", PREFIXED)
+    index = json.dumps({"name": "tinynet.prefixed", "sha256": sha256(PREFIXED)}).encode()
+    server.add("/mirror/names/tinynet.prefixed.json", index)
+    server.add(f"/mirror/blobs/sha256/{sha256(PREFIXED)}", PREFIXED)
+    write_registry(tmp_path / "registry", monkeypatch, entry("prefixed", [source], PREFIXED, full=False))
+    spec = mhub.get_registry().weights_for("tinynet.prefixed")
+    (mirror_url, held_to), (source_url, _) = candidates(spec, server.url + "/mirror")
+    assert mirror_url == f"{server.url}/mirror/blobs/sha256/{sha256(PREFIXED)}" and source_url == source
+    assert held_to.sha256 is None and held_to.prefix == sha256(PREFIXED)[:8]  # the manifest's check, no more
+    with pytest.warns(UserWarning, match=r"^tinynet.prefixed: only the first 8 hex digits of its sha256 were "
+                                         r"checked \(32 bits"):
+        assert mhub.pull("tinynet.prefixed", endpoint=server.url + "/mirror").read_bytes() == PREFIXED
+    ref = json.loads((isolated_home / "refs" / "tinynet.prefixed.json").read_text())
+    assert ref["hash"] == "prefix-8"  # the cache records the weak check it was, not a full one
+    assert server.count("/source/p.pth") == 0
+
+
+@pytest.mark.parametrize("fault", [Fault.endless(), Fault.drip(0.2)], ids=["endless", "drip"])
+def test_a_bottomless_or_dripping_name_index_is_cut_short(server, tmp_path, monkeypatch, isolated_home, fault):
+    """The index was read whole into memory (256 MiB and counting) and without a deadline."""
+    monkeypatch.setenv("MHUB_TIMEOUT", "1")
+    source = server.add("/source/p.pth", PREFIXED)
+    server.add("/mirror/names/tinynet.prefixed.json", b"{}" * 1000, always=fault)
+    write_registry(tmp_path / "registry", monkeypatch, entry("prefixed", [source], PREFIXED, full=False))
+    start = time.monotonic()
+    with pytest.warns(UserWarning, match="only the first 8 hex digits"):
+        assert mhub.pull("tinynet.prefixed", endpoint=server.url + "/mirror").read_bytes() == PREFIXED
+    assert time.monotonic() - start < 5  # MHUB_TIMEOUT bounds the index, then the source serves the file
+    server.stop()
+    assert server.sent("/mirror/names/tinynet.prefixed.json") < (1 << 20) + (32 << 20)  # 1 MiB + socket buffers
+    assert server.count("/source/p.pth") == 1
+
+
+def test_full_hashes_can_be_required(server, tmp_path, monkeypatch, isolated_home):
+    """MHUB_REQUIRE_FULL_HASH=1 refuses prefix-only entries, cached or not, as pip's --require-hashes does."""
+    write_registry(tmp_path / "registry", monkeypatch,
+                   entry("prefixed", [server.add("/p.pth", PREFIXED)], PREFIXED, full=False),
+                   entry("full", [server.add("/full.bin", FULL)], FULL))
+    with pytest.warns(UserWarning, match="only the first 8 hex digits"):
+        mhub.pull("tinynet.prefixed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, when the file was checked: not again from the cache
+        mhub.pull("tinynet.prefixed")
+    monkeypatch.setenv("MHUB_REQUIRE_FULL_HASH", "1")
+    with pytest.raises(mhub.IntegrityError) as caught:
+        mhub.pull("tinynet.prefixed")
+    assert str(caught.value) == (f"tinynet.prefixed: MHUB_REQUIRE_FULL_HASH=1 refuses it: its manifest "
+                                 f"({tmp_path / 'registry' / 'tiny.toml'}) gives only the sha256 prefix "
+                                 f"{sha256(PREFIXED)[:8]} (32-bit check), not a full sha256")
+    assert mhub.pull("tinynet.full").read_bytes() == FULL
+    result = CliRunner().invoke(cli, ["pull", "tinynet.prefixed"])
+    assert result.exit_code == 1 and "MHUB_REQUIRE_FULL_HASH=1 refuses it" in result.output
+    assert server.count("/p.pth") == 1
 
 
 def test_a_shared_folder_works_as_a_file_endpoint(server, tmp_path, monkeypatch, isolated_home):

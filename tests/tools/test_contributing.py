@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO, randomise_batchnorm
+
+from mhub._manifest import load_manifest
 
 
 SECTION = "## Contributing weights, step by step"
@@ -34,9 +37,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_section_has_the_four_commands_in_order():
+def test_the_section_has_the_five_commands_in_order():
     script = "\n".join(contributor_steps())
-    positions = [script.index(f"mhub {command} ") for command in ("convert", "hash", "validate", "manifest")]
+    positions = [script.index(f"mhub {command} ") for command in ("convert", "hash", "validate", "eval",
+                                                                   "manifest")]
     assert positions == sorted(positions)
     assert "mhub pull" in script and "MHUB_REGISTRY" in script
 
@@ -49,6 +53,12 @@ def test_contributor_steps_run_literally_through_to_pull(tmp_path):
     torch.manual_seed(0)
     model = randomise_batchnorm(torchvision.models.resnet18())
     torch.save(model.state_dict(), tmp_path / "resnet18-mylab.pth")
+    # Two tiny images in ImageNet's validation layout stand in for the 50,000.
+    from PIL import Image
+
+    for wnid, colour in (("n01440764", (40, 90, 160)), ("n02123045", (200, 150, 90))):
+        (tmp_path / "imagenet" / "val" / wnid).mkdir(parents=True)
+        Image.new("RGB", (48, 40), colour).save(tmp_path / "imagenet" / "val" / wnid / "ILSVRC2012_val.JPEG")
 
     script = tmp_path / "steps.sh"
     script.write_text("set -euo pipefail\n" + "\n".join(contributor_steps()))
@@ -74,7 +84,10 @@ def test_contributor_steps_run_literally_through_to_pull(tmp_path):
     assert f"{digest}  {len(converted)}  resnet18-mylab.safetensors" in output          # mhub hash
     assert re.search(r"^cpu\s+max abs error \S+ .*PASS$", output, re.M)                   # mhub validate
     assert "cuda: skipped" in output or "cuda tf32=off" in output
-    assert (tmp_path / "my-registry" / "resnet.toml").is_file()                            # mhub manifest
+    measured = json.loads((tmp_path / "eval.json").read_text())                            # mhub eval
+    assert measured["n"] == 2 and measured["weights_sha256"] == digest
+    (entry,) = load_manifest(tmp_path / "my-registry" / "resnet.toml")                     # mhub manifest
+    assert dict(entry.metrics) == {"top1": round(measured["top1"], 3), "top5": round(measured["top5"], 3)}
     assert (tmp_path / "my-registry" / "references" / "resnet18.mylab_in1k.safetensors").is_file()
     pulled = [Path(line) for line in output.splitlines() if line.startswith(str(tmp_path / "home"))]
     assert pulled and hashlib.sha256(pulled[0].read_bytes()).hexdigest() == digest         # mhub pull

@@ -12,13 +12,13 @@ from collections import OrderedDict
 import pytest
 import toy_models
 import torch
-from conftest import run_cli
+from conftest import fill_up, run_cli
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import mhub
 from mhub import ConversionError
-from mhub.hub.convert import read_checkpoint, unwrap_state_dict as unwrap
+from mhub.hub.convert import checkpoint_format, read_checkpoint, unwrap_state_dict as unwrap
 from mhub_tools.convert import convert_state
 from tools_cli import invoke
 
@@ -84,7 +84,10 @@ def test_malicious_pickle_is_refused_and_creates_nothing(tmp_path, writer, paylo
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "refused: not a plain tensor checkpoint" in lines[0] and "weights_only" in lines[0]
+    assert "refused: not a plain tensor checkpoint: it would call " in lines[0]
+    # the blocked global is named; torch's advice to load with weights_only=False is not repeated
+    assert ("os.system (posix.system)" if payload is RunsShell else "io.open") in lines[0], lines[0]
+    assert "weights_only=False" not in lines[0]
     assert not marker.exists() and not out.exists()
     assert not list(tmp_path.glob("out.safetensors*"))
 
@@ -194,15 +197,35 @@ def test_containers_and_dataparallel_prefix_are_unwrapped():
         unwrap({"epoch": 3})
 
 
-def test_safetensors_input_and_unknown_suffix(tmp_path):
+def test_the_format_comes_from_the_bytes_not_the_suffix(tmp_path):
     save_file({"x.weight": torch.ones(2), "y.bias": torch.zeros(3)}, str(tmp_path / "w.safetensors"))
     assert list(read_checkpoint(tmp_path / "w.safetensors")) == ["x.weight", "y.bias"]
+    (tmp_path / "w.safetensors").rename(tmp_path / "w.bin")  # safetensors bytes under a pickle's suffix
+    assert checkpoint_format(tmp_path / "w.bin") == "safetensors"
+    assert list(read_checkpoint(tmp_path / "w.bin")) == ["x.weight", "y.bias"]
+    torch.save({"z": torch.ones(1)}, tmp_path / "p.safetensors")  # and the other way round
+    assert checkpoint_format(tmp_path / "p.safetensors") == "torch-pickle"
+    assert list(read_checkpoint(tmp_path / "p.safetensors")) == ["z"]
     (tmp_path / "w.npz").write_bytes(b"")
-    with pytest.raises(ConversionError, match="unknown checkpoint type '.npz'"):
+    with pytest.raises(ConversionError, match="w.npz: neither a safetensors file nor a torch checkpoint"):
         read_checkpoint(tmp_path / "w.npz")
     (tmp_path / "broken.pth").write_bytes(b"not a pickle at all")
     with pytest.raises(ConversionError, match="broken.pth"):
         read_checkpoint(tmp_path / "broken.pth")
+
+
+def test_disk_full_while_writing_is_one_clear_line_and_leaves_no_file(tmp_path, toy, tiny_disk):
+    """safetensors reports ENOSPC as its own SafetensorError, which used to end `mhub convert` raw."""
+    torch.save(toy_models.trained_upstream_state(), tmp_path / "up.pth")
+    fill_up(tiny_disk)
+    out = tiny_disk / "out.safetensors"
+    result = invoke("convert", str(tmp_path / "up.pth"), "--model", "toynet", "--from", "torchvision", "-o",
+                    str(out), check=False)
+    assert result.exit_code == 1
+    error = result.output.strip().splitlines()[-1]  # after the progress lines, one line says what happened
+    assert error.startswith(f"Error: no space left on device writing {out}.partial (") and \
+        error.endswith("free some space or write the output elsewhere (No space left on device)"), error
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
 
 
 # -- the real architecture: torchvision resnet50 --------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 import mhub
-from mhub import ConversionError, ManifestError
+from mhub import ConversionError, ManifestError, _registry
 from mhub._manifest import load_manifest
 from mhub_tools.manifest import write_entry
 from mhub_tools.reference import InputSpec, load_reference, reference_input
@@ -113,6 +113,18 @@ def test_bad_requests_are_clear_errors(tmp_path, toy):
     assert bad_metric.exit_code == 1 and "expected KEY=VALUE" in bad_metric.output
 
 
+def test_preprocess_writes_the_resize_that_predict_will_use_and_refuses_contradictions(tmp_path, toy):
+    weights, _ = toy
+    common = {"sources": ["https://example.invalid/a"], "license": "MIT", "out_dir": tmp_path / "reg"}
+    write_entry("toynet.timm", weights, preprocess={"crop": 64, "crop_pct": 0.9, "crop_mode": "squash"}, **common)
+    write_entry("toynet.plain", weights, preprocess={"crop": 96}, **common)
+    timm_set, plain = load_manifest(tmp_path / "reg" / "toy.toml")
+    assert timm_set.preprocess["resize"] == 71 and plain.preprocess["resize"] == 109  # floor(crop / crop_pct)
+    with pytest.raises(mhub.MhubError, match="resize 64 and crop_pct 0.9, which means resize 71"):
+        write_entry("toynet.bad", weights, preprocess={"crop": 64, "crop_pct": 0.9, "resize": 64}, **common)
+    assert [s.tag for s in load_manifest(tmp_path / "reg" / "toy.toml")] == ["timm", "plain"]
+
+
 def test_weights_converted_for_another_model_or_a_bad_tag_are_refused(tmp_path, toy):
     weights, _ = toy
     with pytest.raises(ConversionError, match="was converted for 'toynet', not 'toychain'"):
@@ -144,3 +156,60 @@ def test_registry_check_finds_missing_stale_and_orphaned_references(tmp_path, to
     assert any("made for input 'another-input'" in p for p in registry_problems(registry))
     (registry / "broken.toml").write_text("[[weights]]\nmodel = 1\n")
     assert any("broken.toml: entry 0" in p for p in registry_problems(registry))
+
+
+def test_metrics_from_records_what_mhub_eval_measured_on_this_very_file(tmp_path, toy):
+    import json
+
+    from PIL import Image
+
+    weights, _ = toy
+    generator = torch.Generator().manual_seed(0)
+    for index in range(4):  # class-index folders 0..3, one random 40x40 image each
+        (tmp_path / "data" / str(index)).mkdir(parents=True)
+        pixels = torch.randint(0, 256, (40, 40, 3), dtype=torch.uint8, generator=generator).numpy()
+        Image.fromarray(pixels).save(tmp_path / "data" / str(index) / "x.png")
+    measured = invoke("eval", "toynet", str(tmp_path / "data"), "--weights", str(weights), "--preprocess",
+                      "resize=36", "--preprocess", "crop=32", "--workers", "0", "--json").output
+    (tmp_path / "eval.json").write_text(measured[measured.index("{"):])
+    figures = json.loads((tmp_path / "eval.json").read_text())
+    assert figures["n"] == 4 and figures["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+    invoke("manifest", "toynet.measured", "--weights", str(weights), "--source", "https://example.invalid/a",
+           "--license", "MIT", "--metrics-from", str(tmp_path / "eval.json"), "-o", str(tmp_path / "reg"))
+    invoke("manifest", "toynet.claimed", "--weights", str(weights), "--source", "https://example.invalid/a",
+           "--license", "MIT", "--metrics-from", str(tmp_path / "eval.json"), "--metric", "top5=99.5",
+           "-o", str(tmp_path / "reg"))
+    measured_spec, claimed_spec = load_manifest(tmp_path / "reg" / "toy.toml")
+    assert dict(measured_spec.metrics) == {"top1": round(figures["top1"], 3), "top5": round(figures["top5"], 3)}
+    assert dict(claimed_spec.metrics) == {"top1": round(figures["top1"], 3), "top5": 99.5}
+
+    (tmp_path / "other.json").write_text(json.dumps({**figures, "weights_sha256": "0" * 64}))
+    other = invoke("manifest", "toynet.other", "--weights", str(weights), "--source", "https://example.invalid/a",
+                   "--license", "MIT", "--metrics-from", str(tmp_path / "other.json"), "-o", str(tmp_path / "reg"),
+                   check=False)
+    assert other.exit_code == 1 and f"measured weights with sha256 {'0' * 64}, not this file" in other.output
+    (tmp_path / "other.json").write_text('{"accuracy": 1}')
+    other = invoke("manifest", "toynet.other", "--weights", str(weights), "--source", "https://example.invalid/a",
+                   "--license", "MIT", "--metrics-from", str(tmp_path / "other.json"), "-o", str(tmp_path / "reg"),
+                   check=False)
+    assert other.exit_code == 1 and "is not the output of 'mhub eval --json'" in other.output
+
+
+def test_model_args_shape_the_reference_and_reach_validation(tmp_path, toy, monkeypatch):
+    """--model-arg is recorded in the entry, builds the model the reference comes from, and a registered
+    tag's model_args are what `mhub validate NAME.TAG` builds with."""
+    weights, _ = toy
+    manifest(weights, tmp_path / "plain", "plain")
+    manifest(weights, tmp_path / "reg", "scaled", "--model-arg", "logit_scale=2.5")
+    (spec,) = load_manifest(tmp_path / "reg" / "toy.toml")
+    assert spec.model_args == {"logit_scale": 2.5}
+    plain = load_reference(tmp_path / "plain" / "references" / "toynet.plain.safetensors").logits
+    scaled = load_reference(tmp_path / "reg" / "references" / "toynet.scaled.safetensors").logits
+    torch.testing.assert_close(scaled, 2.5 * plain)
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path / "reg"))
+    _registry.reset_registry()
+    assert "validation passed" in invoke("validate", "toynet.scaled", "--weights", str(weights)).output
+    failed = invoke("validate", "toynet.scaled", "--weights", str(weights), "--model-arg", "logit_scale=1",
+                    check=False)
+    assert failed.exit_code == 1 and "FAIL" in failed.output

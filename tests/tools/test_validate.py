@@ -137,7 +137,7 @@ def test_weights_in_the_wrong_layout_are_a_clear_error(tmp_path, toy_files):
 def test_no_reference_is_a_clear_error(toy_files):
     weights, _ref = toy_files
     result = invoke("validate", "toynet", "--weights", str(weights), check=False)
-    assert result.exit_code == 1 and "give --reference FILE, torchvision:NAME or timm:NAME" in result.output
+    assert result.exit_code == 1 and "give --reference FILE or LIBRARY:NAME (one of torchvision, timm)" in result.output
 
 
 # -- the comparison itself --------------------------------------------------------------------------------------
@@ -234,6 +234,28 @@ def test_a_key_map_that_changes_values_cannot_be_inverted(toy, monkeypatch):
     monkeypatch.setattr(toy_models, "convert_torchvision_toy", scaling_map)
     with pytest.raises(ConversionError, match="changes values, not only names"):
         upstream_state(toy.arch("toynet"), "torchvision", toy_models.upstream_toy(10).state_dict(), ours)
+
+
+def test_a_reshaping_key_map_is_inverted_and_a_transposing_one_refused(toy, monkeypatch):
+    # a reshape keeps the elements in order (a 1x1 convolution read as a linear layer); a transpose reorders them
+    upstream = toy_models.upstream_toy(10).state_dict()
+    original = toy_models.trained_upstream_state(10)
+    ours = toy_models.convert_torchvision_toy(original)
+    renaming = toy_models.convert_torchvision_toy
+
+    def reshaping_map(state):
+        out = renaming(state)
+        out["classifier.fc.weight"] = out["classifier.fc.weight"].reshape(-1)
+        return out
+
+    monkeypatch.setattr(toy_models, "convert_torchvision_toy", reshaping_map)
+    back = upstream_state(toy.arch("toynet"), "torchvision", upstream, ours)
+    assert all(torch.equal(back[k], original[k]) for k in original)
+
+    monkeypatch.setattr(toy_models, "convert_torchvision_toy", lambda state: {
+        **renaming(state), "classifier.fc.weight": renaming(state)["classifier.fc.weight"].t().contiguous()})
+    with pytest.raises(ConversionError, match="changes values, not only names"):
+        upstream_state(toy.arch("toynet"), "torchvision", upstream, ours)
 
 
 # -- images ------------------------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ def register_converters(register):
     register("torchvision.toy", "toy_models:convert_torchvision_toy")
 
 
-def build_toynet(num_classes: int = 1000, in_chans: int = 3):
-    """mhub layout of :class:`UpstreamToy`."""
+def build_toynet(num_classes: int = 1000, in_chans: int = 3, logit_scale: float = 1.0):
+    """mhub layout of :class:`UpstreamToy`; ``logit_scale`` plays an architecture argument (``model_args``)."""
     import torch.nn as nn
 
     from mhub import BackboneClassifier
@@ -55,9 +55,14 @@ def build_toynet(num_classes: int = 1000, in_chans: int = 3):
                            nn.ReLU()),
         block=Block(),
     ))
-    head = nn.Sequential(OrderedDict(pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),
-                                     fc=nn.Linear(8, num_classes)))
-    return BackboneClassifier(backbone, head)
+    layers = OrderedDict(pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(8, num_classes))
+    if logit_scale != 1.0:
+        class Scale(nn.Module):
+            def forward(self, x):
+                return x * logit_scale
+
+        layers["scale"] = Scale()
+    return BackboneClassifier(backbone, nn.Sequential(layers))
 
 
 def upstream_toy(num_classes: int = 1000, in_chans: int = 3):

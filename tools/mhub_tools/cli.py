@@ -12,9 +12,14 @@ from pathlib import Path
 import click
 
 from mhub import get_registry
+from mhub.cli._options import parse_pairs
 from mhub.cli._output import emit_json
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+MODEL_ARG = click.option(
+    "--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+    help="Architecture argument the weights need, e.g. img_size=384 (repeatable; over a registered tag's "
+         "model_args).")
 
 
 @click.command("convert")
@@ -28,9 +33,11 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--in-chans", type=int, help="Input channels (default: read from the checkpoint).")
 @click.option("--input-size", type=int, default=224, show_default=True,
               help="Input size of the (meta-device) forward pass that orders the model's tensors.")
+@MODEL_ARG
 def convert_command(src: Path, name: str, source: str | None, output: Path, num_classes: int | None,
-                    in_chans: int | None, input_size: int) -> None:
-    """Convert checkpoint SRC (.pth/.pt/.bin read with weights_only=True, or .safetensors) to mhub's layout.
+                    in_chans: int | None, input_size: int, model_args: tuple[str, ...]) -> None:
+    """Convert checkpoint SRC (a torch checkpoint, read with weights_only=True, or a safetensors file; told
+    apart by their first bytes, not the file's suffix) to mhub's layout.
 
     A registered key map is used when one fits; otherwise a structural matcher pairs tensors by the model's
     forward order and shape, prints the mapping, and refuses ambiguity. The output carries metadata: model,
@@ -41,7 +48,8 @@ def convert_command(src: Path, name: str, source: str | None, output: Path, num_
 
     from .convert import convert_state, save_converted
 
-    arch = get_registry().arch(name)  # an unknown name fails before the (possibly long) read
+    # an unknown name fails before the (possibly long) read; a registered tag's model_args apply
+    arch = get_registry().arch_for(name, **parse_pairs(model_args, "--model-arg"))
     if output.suffix != ".safetensors":
         raise click.UsageError(f"output '{output}' must end in .safetensors")
     digest, size = sha256_file(src) if src.is_file() else ("", 0)
@@ -79,10 +87,11 @@ def hash_command(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--weights", required=True, type=FILE, help="Checkpoint in mhub's layout (from mhub convert).")
 @click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda"]),
               help="Run on this device (repeatable; default cpu). cuda runs with TF32 off, then on.")
-@click.option("--reference", metavar="FILE|torchvision:NAME|timm:NAME",
-              help="Reference outputs: a file, or a reference implementation (default: the weight set's file).")
+@click.option("--reference", metavar="FILE|LIBRARY:NAME",
+              help="Reference outputs: a file, or an upstream implementation: torchvision:NAME, timm:NAME or a "
+                   "library a plugin registers (default: the weight set's file).")
 @click.option("--reference-weights", type=FILE,
-              help="Upstream checkpoint for a torchvision:/timm: reference (default: the weights under test, "
+              help="Upstream checkpoint for a LIBRARY:NAME reference (default: the weights under test, "
                    "mapped back to the upstream layout).")
 @click.option("--image", "images", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Also print the top-5 ImageNet labels of this image (repeatable).")
@@ -90,24 +99,28 @@ def hash_command(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
               help="Preprocessing for --image (default: the weight set's, else the architecture's default "
                    "weight set's, else ImageNet's), e.g. interpolation=bicubic mean=0.5,0.5,0.5 (repeatable).")
+@MODEL_ARG
 @click.option("--fuse", is_flag=True, help="Validate the fused model (BatchNorm folded, mhub.fuse) instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def validate_command(name: str, weights: Path, devices: tuple[str, ...], reference: str | None,
                      reference_weights: Path | None, images: tuple[str, ...], input_size: int | None,
-                     preprocess: tuple[str, ...], fuse: bool, as_json: bool) -> None:
+                     preprocess: tuple[str, ...], model_args: tuple[str, ...], fuse: bool, as_json: bool) -> None:
     """Compare the outputs of NAME with --weights against reference outputs on each device.
 
     Reports max abs error, cosine similarity and top-5 agreement per run and exits 1 when any run is
     outside its tolerance (fp32: max abs <= 1e-4 * max(1, max|ref|), cosine >= 0.99999; CUDA with TF32 on:
     1e-2 and 0.999). The reference input is mhub's deterministic synthetic batch (see mhub_tools.reference).
+
+    This proves the outputs, not the accuracy claim: measure top-1/top-5 on a labelled image set with
+    'mhub eval NAME DATA --weights FILE' (and give its --json output to 'mhub manifest --metrics-from').
     """
-    from .manifest import parse_pairs
     from .validate import validate
 
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     report = validate(name, weights, devices=devices or ("cpu",), reference=reference,
                       reference_weights=reference_weights, images=images, size=input_size,
-                      preprocess=parse_pairs(preprocess, "--preprocess"), fuse=fuse, log=log)
+                      preprocess=parse_pairs(preprocess, "--preprocess"),
+                      model_args=parse_pairs(model_args, "--model-arg"), fuse=fuse, log=log)
     if as_json:
         emit_json({"reference": report.reference, "passed": report.passed, "skipped": report.skipped,
                    "runs": [c.to_dict() for c in report.comparisons],
@@ -138,31 +151,38 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
               help="URL the file will be served from (repeatable, in order of preference).")
 @click.option("--license", "license_", required=True, help="Licence of the weights (e.g. BSD-3-Clause).")
 @click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="e.g. top1=76.13 (repeatable).")
+@click.option("--metrics-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="EVAL.json",
+              help="Record top1/top5 measured by 'mhub eval NAME DATA --weights FILE --json' (--metric wins).")
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
-              help="Override the ImageNet defaults: resize=256 crop=224 interpolation=bilinear "
-                   "mean=0.485,0.456,0.406 std=0.229,0.224,0.225 (repeatable).")
+              help="Override the ImageNet defaults: crop=224 interpolation=bilinear mean=0.485,0.456,0.406 "
+                   "std=0.229,0.224,0.225, resize=floor(crop/crop_pct) with crop_pct=0.875; also crop_pct, "
+                   "crop_mode, test_size, test_crop_pct (repeatable; see mhub.imaging).")
 @click.option("--converter", help="Key map applied at pull time (only for torch-pickle files in upstream layout).")
 @click.option("--default", "default", is_flag=True, help="Make this tag the architecture's default.")
 @click.option("--description", help="Free text (default: the provenance mhub convert recorded).")
-@click.option("--reference", metavar="torchvision:NAME|timm:NAME",
-              help="Take the reference outputs from this implementation instead of mhub's model.")
+@click.option("--reference", metavar="LIBRARY:NAME",
+              help="Take the reference outputs from this upstream implementation (torchvision:NAME, timm:NAME or "
+                   "a library a plugin registers) instead of mhub's model.")
 @click.option("--reference-weights", type=FILE, help="Upstream checkpoint for --reference.")
+@MODEL_ARG
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Registry directory: <family>.toml and references/ are written here.")
 def manifest_command(name: str, weights: Path, sources: tuple[str, ...], license_: str, metrics: tuple[str, ...],
-                     preprocess: tuple[str, ...], converter: str | None, default: bool, description: str | None,
-                     reference: str | None, reference_weights: Path | None, output_dir: Path) -> None:
+                     metrics_from: Path | None, preprocess: tuple[str, ...], converter: str | None, default: bool,
+                     description: str | None, reference: str | None, reference_weights: Path | None,
+                     model_args: tuple[str, ...], output_dir: Path) -> None:
     """Write the [[weights]] entry for NAME.TAG and its reference-output file.
 
     The directory can be used as it is through MHUB_REGISTRY, or copied into registry/ for a pull request.
     """
-    from .manifest import parse_pairs, write_entry
+    from .manifest import write_entry
 
     metric_values = parse_pairs(metrics, "--metric")
     written = write_entry(name, weights, sources=sources, license=license_, metrics=metric_values,
-                          preprocess=parse_pairs(preprocess, "--preprocess"), converter=converter,
-                          default=default, description=description, reference=reference,
-                          reference_weights=reference_weights, out_dir=output_dir, log=click.echo)
+                          metrics_from=metrics_from, preprocess=parse_pairs(preprocess, "--preprocess"),
+                          converter=converter, default=default, description=description, reference=reference,
+                          reference_weights=reference_weights, model_args=parse_pairs(model_args, "--model-arg"),
+                          out_dir=output_dir, log=click.echo)
     click.echo(written.text, nl=False)
     click.echo(f"wrote {written.manifest} and {written.reference}")
 

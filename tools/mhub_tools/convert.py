@@ -1,9 +1,10 @@
 """Turn an upstream checkpoint into an mhub safetensors file: a registered key map, else a structural matcher.
 
-Reading is the hub's :func:`mhub.hub.convert.read_checkpoint`: ``.safetensors`` directly; ``.pth`` /
-``.pt`` / ``.bin`` / ``.ckpt`` only through ``torch.load(weights_only=True)``, which refuses any pickle that
-would construct something other than tensors and plain containers (a malicious checkpoint is refused
-before any of its code runs).
+Reading is the hub's :func:`mhub.hub.convert.read_checkpoint`: a safetensors file directly, a torch
+checkpoint (zip or legacy pickle, told apart by the file's first bytes, never its suffix) only through
+``torch.load(weights_only=True)``, which refuses any pickle that would construct something other than
+tensors and plain containers (a malicious checkpoint is refused before any of its code runs, naming the
+global it would have called).
 
 Key maps: family plugins register converters named ``"<source>.<family>"`` (``torchvision.resnet``,
 ``timm.resnet``, ...). A map *fits* when its output has exactly the model's keys and shapes.
@@ -295,6 +296,9 @@ def convert_state(arch, source_state: Mapping[str, Any], *, source: str | None =
     for name, run in candidates:
         try:
             converted = run()
+        except ConversionError as error:  # the map does not read this layout (it names the keys it cannot place)
+            tried.append(f"{name}: {error}")
+            continue
         except MhubError:
             raise
         except Exception as error:  # noqa: BLE001 - a map written for another layout may raise anything
@@ -321,7 +325,11 @@ def convert_state(arch, source_state: Mapping[str, Any], *, source: str | None =
 
 
 def save_converted(path: str | Path, match: Match, *, model: str, source_sha256: str) -> Path:
-    """Write our state dict as safetensors with provenance metadata (model, source sha256, converter, version)."""
+    """Write our state dict as safetensors with provenance metadata (model, source sha256, converter, version).
+
+    Raises:
+        NoSpaceError: the disk filled up; neither ``path`` nor a partial file is left.
+    """
     import mhub
     from mhub.hub.convert import save_safetensors
 
@@ -330,6 +338,6 @@ def save_converted(path: str | Path, match: Match, *, model: str, source_sha256:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")  # never a half-written file under the final name
-    save_safetensors(match.state, tmp, metadata=metadata)
+    save_safetensors(match.state, tmp, metadata=metadata, advice="write the output elsewhere")
     tmp.replace(path)
     return path

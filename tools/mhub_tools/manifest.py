@@ -8,6 +8,7 @@ request.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import mhub
-from mhub import ConversionError, ManifestError
+from mhub import ConversionError, ManifestError, imaging
 from mhub._manifest import load_manifest
 from mhub.hub.convert import checkpoint_format
 
+# resize is written too: floor(crop / crop_pct), crop_pct 0.875 unless given (see mhub.imaging)
 DEFAULT_PREPROCESS: dict[str, Any] = {
-    "resize": 256, "crop": 224, "interpolation": "bilinear",
-    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+    "crop": 224, "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
 }
 
 
@@ -35,26 +36,23 @@ class Written:
     text: str
 
 
-def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """``["top1=76.1", "mean=0.5,0.5,0.5"]`` -> ``{"top1": 76.1, "mean": [0.5, 0.5, 0.5]}`` (ints stay ints)."""
+def measured_metrics(path: str | Path, weights_sha256: str) -> dict[str, float]:
+    """``top1`` and ``top5`` from the ``--json`` output of ``mhub eval``, rounded to 3 decimals.
 
-    def number(text: str) -> Any:
-        text = text.strip()
-        for kind in (int, float):
-            try:
-                return kind(text)
-            except ValueError:
-                pass
-        return text
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConversionError(f"{what} '{pair}': expected KEY=VALUE")
-        values = [number(v) for v in value.split(",")]
-        out[key.strip()] = values if len(values) > 1 else values[0]
-    return out
+    Raises:
+        ManifestError: the file is not such output, or it measured a different weights file.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ManifestError(f"cannot read metrics from '{path}': {error}") from error
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), (int, float)) for k in ("top1", "top5")):
+        raise ManifestError(f"'{path}' is not the output of 'mhub eval --json' (no numeric top1 and top5)")
+    measured = data.get("weights_sha256")
+    if measured is not None and measured != weights_sha256:
+        raise ManifestError(f"'{path}' measured weights with sha256 {measured}, not this file ({weights_sha256})")
+    return {key: round(float(data[key]), 3) for key in ("top1", "top5")}
 
 
 def registry_problems(directory: str | Path) -> list[str]:
@@ -96,20 +94,29 @@ def registry_problems(directory: str | Path) -> list[str]:
 
 
 def file_metadata(path: Path) -> dict[str, str]:
-    """The provenance metadata ``mhub convert`` stored in a safetensors header (empty otherwise)."""
-    if path.suffix.lower() != ".safetensors":
-        return {}
-    from safetensors import safe_open
+    """The provenance metadata ``mhub convert`` stored in a safetensors header (empty for a pickle).
 
-    with safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
+    Raises:
+        ConversionError: the file is neither format, or a malformed safetensors file.
+    """
+    if checkpoint_format(path) != "safetensors":
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as error:
+        raise ConversionError(f"{path}: not a readable safetensors file: {str(error).strip()}") from None
 
 
 def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], license: str,
-                metrics: Mapping[str, float] | None = None, preprocess: Mapping[str, Any] | None = None,
+                metrics: Mapping[str, float] | None = None, metrics_from: str | Path | None = None,
+                preprocess: Mapping[str, Any] | None = None,
                 converter: str | None = None, default: bool = False, description: str | None = None,
                 reference: str | None = None, reference_weights: str | Path | None = None,
-                out_dir: str | Path = ".", log: Callable[[str], None] = lambda _: None) -> Written:
+                model_args: Mapping[str, Any] | None = None, out_dir: str | Path = ".",
+                log: Callable[[str], None] = lambda _: None) -> Written:
     """Hash the weights, compute their reference outputs and write the manifest entry.
 
     Args:
@@ -117,14 +124,18 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
         weights: the file users will download (usually the output of ``mhub convert``).
         sources: where it will be served, in order of preference.
         license: licence identifier of the weights.
-        metrics: e.g. ``{"top1": 76.1, "top5": 92.9}``.
+        metrics: e.g. ``{"top1": 76.1, "top5": 92.9}``; these win over ``metrics_from``.
+        metrics_from: ``mhub eval --json`` output whose top-1/top-5 the entry records (it must have measured
+            this very file when it names one).
         preprocess: overrides of :data:`DEFAULT_PREPROCESS`.
         converter: key map that turns a ``torch-pickle`` file into our layout at pull time.
         default: mark this tag as the architecture's default.
         description: free text; defaults to the provenance ``mhub convert`` recorded.
-        reference: ``torchvision:NAME`` / ``timm:NAME`` to take reference outputs from that library instead of
-            from our model (see :mod:`mhub_tools.validate`).
+        reference: ``LIBRARY:NAME`` (``torchvision``, ``timm`` or a library a plugin registers) to take the
+            reference outputs from that upstream implementation instead of from our model (see
+            :mod:`mhub_tools.validate`).
         reference_weights: upstream checkpoint for such a reference.
+        model_args: architecture arguments the weights need (``img_size = 384``); recorded in the entry.
         out_dir: a registry-like directory (created if needed).
         log: receives progress lines.
 
@@ -138,18 +149,20 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     from mhub.hub.integrity import sha256_file
 
     from .convert import apply_converter, infer_head
-    from .reference import InputSpec, reference_input, save_reference
+    from .reference import InputSpec, input_size, reference_input, save_reference
     from .validate import library_reference, load_model
 
     arch_name, dot, tag = name.partition(".")
     if not dot or not tag:
         raise ManifestError(f"'{name}': give the weight set as NAME.TAG (e.g. resnet50.mylab_in1k)")
     registry = mhub.get_registry()
-    arch = registry.arch(arch_name)
+    arch = registry.arch_for(name, **(model_args or {}))  # the model the reference outputs come from
     weights = Path(weights)
     fmt = checkpoint_format(weights)
     digest, size = sha256_file(weights)
     log(f"sha256 {digest}  size {size}  format {fmt}")
+    if metrics_from is not None:
+        metrics = {**measured_metrics(metrics_from, digest), **(metrics or {})}
 
     provenance = file_metadata(weights)
     if provenance.get("model") and provenance["model"].partition(".")[0] != arch.name:
@@ -160,7 +173,8 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     model = load_model(arch, state)
     num_classes, in_chans = infer_head(arch, state)
 
-    pre = {**DEFAULT_PREPROCESS, **(preprocess or {})}
+    pre = imaging.override(DEFAULT_PREPROCESS, preprocess)
+    pre = {"resize": imaging.resolve(pre)["resize"], **pre}  # also refuses what predict would refuse
     if description is None and provenance.get("source_sha256"):
         description = (f"converted by mhub {provenance.get('mhub_version', '?')} with "
                        f"{provenance.get('converter', '?')} from a file with sha256 {provenance['source_sha256']}")
@@ -178,6 +192,8 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     if description:
         entry["description"] = description
     entry.update({"metrics": dict(metrics or {}), "preprocess": pre})
+    if model_args:
+        entry["model_args"] = dict(model_args)
     text = dump_manifest([entry])
     manifest_path = out_dir / f"{arch.family}.toml"
     parse_manifest(tomllib.loads(text), origin=str(manifest_path))  # fail before writing
@@ -186,10 +202,10 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     if previous is not None and any(spec.name == f"{arch.name}.{tag}" for spec in load_manifest(manifest_path)):
         raise ManifestError(f"{manifest_path} already has an entry for {arch.name}.{tag}")
 
-    spec = InputSpec(int(pre.get("crop", 224)), in_chans)
+    spec = InputSpec(input_size(pre), in_chans)
     if reference:
         ref = library_reference(reference, arch, state, spec, num_classes, reference_weights=reference_weights,
-                                log=log)
+                                model_args=model_args, log=log)
         logits, producer = ref.logits, ref.metadata["producer"]
     else:
         with torch.no_grad():

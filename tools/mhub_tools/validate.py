@@ -19,14 +19,23 @@ cuda, fp32 (TF32 off)       1e-4         0.99999     same arithmetic, different 
 cuda, TF32 on               1e-2         0.999       TF32 keeps 10 mantissa bits in convolutions/matmuls
 ==========================  ===========  ==========  ==============================================
 
+The input has the weight set's own size (:func:`~mhub_tools.reference.input_size`), and the error is relative
+to the output scale because fp32 noise grows with it: deep models at 224 px show 2e-5 to 8e-5 absolute between
+two correct implementations (exactly 0 in float64), which a fixed absolute limit would either reject at large
+logits or, loosened, let real errors through at small ones.
+
 The reference is a reference-output file, or a reference implementation run here on CPU in fp32:
-``torchvision:NAME`` / ``timm:NAME`` builds that library's model (random init is never used) and loads
+``LIBRARY:NAME`` builds that library's model (random init is never used) and loads
 either ``--reference-weights`` (the original upstream checkpoint: the strongest check, as it does not
 depend on our conversion) or, when none is given, the weights under test mapped back to the upstream layout.
-The way back is learned by feeding the registered key map a marker state dict whose every element is
-unique and inverting it exactly; a map that changes values rather than names is refused, and the structural
-matcher stands in where no map is registered. A converter that swapped two tensors is therefore still
-caught: the upstream model receives them in its own correct places while ours runs them swapped.
+``torchvision`` and ``timm`` are built in; a plugin adds its own upstream implementation as a library with
+the ``register_reference_models`` hook (``register("tinyref", "mhub_example.upstream:build")``), and the key
+map ``"<library>.<family>"`` it registers with ``register_converters`` is the way back. The way back is
+learned by feeding the registered key map a marker state dict whose every element is unique and inverting it
+exactly (renames, and reshapes that keep the elements in order); a map that changes values is refused, and
+the structural matcher stands in where no map is registered. A converter that swapped two tensors is
+therefore still caught: the upstream model receives them in its own correct places while ours runs them
+swapped.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mhub import ConversionError, MhubError
+from mhub import ConversionError, MhubError, imaging
 
 from .reference import (INPUT_NAME, InputSpec, Reference, input_size, load_reference, reference_input,
                         tensor_sha256)
@@ -165,18 +174,55 @@ def load_model(arch, state: Mapping[str, Any]):
     return model.float().eval()
 
 
-def build_library_model(library: str, name: str, num_classes: int, in_chans: int):
-    """A torchvision or timm model, on the meta device (its weights come from elsewhere)."""
+def reference_libraries() -> list[str]:
+    """Names usable as ``LIBRARY`` in ``--reference LIBRARY:NAME``: the built-in ones and the plugins'."""
+    from mhub import get_registry
+    from mhub._registry import BUILTIN_REFERENCE_LIBRARIES
+
+    return [*BUILTIN_REFERENCE_LIBRARIES, *sorted(get_registry().reference_models)]
+
+
+def is_library_reference(reference: str) -> bool:
+    """Whether ``reference`` is ``LIBRARY:NAME`` for a known library (and not an existing file)."""
+    library, sep, name = reference.partition(":")
+    return bool(sep and name) and library in reference_libraries() and not Path(reference).exists()
+
+
+def build_library_model(library: str, name: str, num_classes: int, in_chans: int,
+                        model_args: Mapping[str, Any] | None = None, log: Callable[[str], None] = lambda _: None):
+    """A torchvision, timm or plugin-registered upstream model, on the meta device (its weights come from
+    elsewhere).
+
+    ``model_args`` are a weight set's architecture arguments (``img_size``, ``transform_input``); upstream
+    builders that use the same names receive them, and one that refuses them is built without (logged).
+    """
+    if model_args:
+        try:
+            return _library_model(library, name, num_classes, in_chans, model_args)
+        except TypeError as error:
+            log(f"reference {library}:{name}: built without {dict(model_args)} ({error})")
+    return _library_model(library, name, num_classes, in_chans, {})
+
+
+def _library_model(library: str, name: str, num_classes: int, in_chans: int, model_args: Mapping[str, Any]):
+    import warnings
+
     import torch
 
-    with torch.device("meta"):
+    from mhub import get_registry
+    from mhub._lazy import import_string
+
+    # Upstream constructors warn about their weight initialisation, which never runs here (meta device, then
+    # the weights under test): noise in a validation report.
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
         if library == "torchvision":
             import torchvision
 
             if in_chans != 3:
                 raise ConversionError("torchvision reference models take 3 input channels only")
             try:
-                model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+                model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **model_args)
             except ValueError as error:
                 raise ConversionError(f"torchvision has no model '{name}'") from error
         elif library == "timm":
@@ -184,10 +230,17 @@ def build_library_model(library: str, name: str, num_classes: int, in_chans: int
 
             if not timm.is_model(name):
                 raise ConversionError(f"timm has no model '{name}'")
-            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans,
+                                      **model_args)
+        elif library in get_registry().reference_models:
+            builder = import_string(get_registry().reference_models[library][0])
+            model = builder(name, num_classes=num_classes, in_chans=in_chans, **model_args)
+            if not isinstance(model, torch.nn.Module):
+                raise ConversionError(f"reference {library}:{name}: the builder returned a {type(model).__name__}, "
+                                      "not a torch.nn.Module")
         else:
-            raise ConversionError(f"unknown reference implementation '{library}'; use torchvision:NAME or "
-                                  "timm:NAME")
+            raise ConversionError(f"unknown reference implementation '{library}'; use one of "
+                                  f"{', '.join(f'{lib}:NAME' for lib in reference_libraries())}")
     return model.eval()
 
 
@@ -197,13 +250,14 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
 
     Args:
         arch: our architecture (its family names the converter ``"<library>.<family>"``).
-        library: ``"torchvision"`` or ``"timm"``.
+        library: ``"torchvision"``, ``"timm"`` or a library a plugin registered.
         upstream_keys: the upstream model's state dict (meta tensors are fine: only keys and shapes are read).
         ours: the weights under test, in our layout.
         size: input size of the forward pass that orders our tensors (structural matcher only).
 
     Raises:
-        ConversionError: the map is not a pure renaming, or does not cover every upstream tensor.
+        ConversionError: the map is not a pure renaming. Upstream tensors the map drops are left out of the
+            result (and logged).
     """
     import torch
 
@@ -248,30 +302,33 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
             continue
         first = int(tensor.reshape(-1)[0])
         upstream_key = starts.get(first)
+        # a reshape keeps every element in order (a 1x1 convolution read as a linear layer): inverted exactly
         if upstream_key is None or not torch.equal(tensor.reshape(-1).to(markers[upstream_key].dtype),
                                                    markers[upstream_key].reshape(-1)) \
-                or tuple(tensor.shape) != tuple(markers[upstream_key].shape):
+                or ours[our_key].numel() != tensor.numel():
             raise ConversionError(f"key map {name} changes values, not only names ('{our_key}'); give the "
                                   "upstream checkpoint with --reference-weights")
-        back[upstream_key] = ours[our_key]
-    missing = [k for k, v in upstream_keys.items() if k not in back and v.numel() > 0]
-    if missing:
-        raise ConversionError(f"key map {name} leaves upstream tensors unmapped: {missing[:5]}")
+        back[upstream_key] = ours[our_key].reshape(markers[upstream_key].shape)
+    dropped = [k for k, v in upstream_keys.items() if k not in back and v.numel() > 0]
+    if dropped:  # e.g. auxiliary training heads, which our models leave out
+        log(f"key map {name} drops {len(dropped)} upstream tensor(s) ({', '.join(dropped[:3])}"
+            f"{', ...' if len(dropped) > 3 else ''}): they are zeros in the reference model, so a forward "
+            "pass that used them would differ and fail the comparison")
     return OrderedDict((k, back[k]) for k in upstream_keys if k in back)
 
 
 def library_reference(spec: str, arch, ours: Mapping[str, Any], input_spec: InputSpec, num_classes: int, *,
-                      reference_weights: str | Path | None = None,
+                      reference_weights: str | Path | None = None, model_args: Mapping[str, Any] | None = None,
                       log: Callable[[str], None] = lambda _: None) -> Reference:
-    """Logits of a torchvision/timm model on the reference input (CPU, fp32). See the module docstring."""
+    """Logits of an upstream model (``LIBRARY:NAME``) on the reference input (CPU, fp32). See the module docstring."""
     import torch
 
     from mhub.hub.convert import read_checkpoint
 
     library, _, name = spec.partition(":")
     if not name:
-        raise ConversionError(f"reference '{spec}': expected torchvision:NAME or timm:NAME")
-    model = build_library_model(library, name, num_classes, input_spec.in_chans)
+        raise ConversionError(f"reference '{spec}': expected LIBRARY:NAME (e.g. torchvision:resnet50)")
+    model = build_library_model(library, name, num_classes, input_spec.in_chans, model_args, log=log)
     expected = model.state_dict()
     if reference_weights is not None:
         state = read_checkpoint(reference_weights)
@@ -279,6 +336,7 @@ def library_reference(spec: str, arch, ours: Mapping[str, Any], input_spec: Inpu
     else:
         state = upstream_state(arch, library, expected, ours, size=input_spec.size, log=log)
         log(f"reference {spec}: loading the weights under test, mapped back to {library}'s layout")
+        state.update((k, torch.zeros(v.shape, dtype=v.dtype)) for k, v in expected.items() if k not in state)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
@@ -323,21 +381,24 @@ def run_on(model, device: str, x, *, tf32: bool | None = None):
 
 def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",), reference: str | None = None,
              reference_weights: str | Path | None = None, images: Sequence[str | Path] = (),
-             size: int | None = None, preprocess: Mapping[str, Any] | None = None, fuse: bool = False,
+             size: int | None = None, preprocess: Mapping[str, Any] | None = None,
+             model_args: Mapping[str, Any] | None = None, fuse: bool = False,
              log: Callable[[str], None] = lambda _: None) -> Report:
     """Run the weights on each device and compare with the reference.
 
     Args:
-        name: ``arch`` or ``arch.tag``; a registered tag supplies preprocessing and the reference file.
+        name: ``arch`` or ``arch.tag``; a registered tag supplies preprocessing, the reference file and the
+            architecture arguments its weights need (``model_args``, given to a reference implementation too).
         weights: checkpoint in mhub's layout (output of ``mhub convert``).
         devices: ``"cpu"`` and/or ``"cuda"`` (CUDA runs twice: TF32 off, then on; skipped without a GPU).
-        reference: a reference-output file, ``torchvision:NAME`` or ``timm:NAME``; defaults to the
-            registered weight set's reference file.
-        reference_weights: upstream checkpoint for a ``torchvision:`` / ``timm:`` reference.
+        reference: a reference-output file or ``LIBRARY:NAME`` (``torchvision``, ``timm`` or a library a
+            plugin registered); defaults to the registered weight set's reference file.
+        reference_weights: upstream checkpoint for a ``LIBRARY:NAME`` reference.
         images: image files whose top-5 labels are reported.
         size: input size when no reference file fixes it (default: ``preprocess.crop`` or 224).
         preprocess: overrides of the preprocessing (for ``images`` and the input size), which otherwise
             comes from the named weight set, else the architecture's default weight set, else ImageNet's.
+        model_args: architecture arguments over the named weight set's ``model_args``.
         fuse: run the model with its BatchNorms folded (:func:`mhub.fuse`), under the same tolerances.
         log: receives progress lines.
 
@@ -352,10 +413,11 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     from .convert import infer_head
 
     registry = get_registry()
-    arch = registry.arch(name)
+    arch = registry.arch_for(name, **(model_args or {}))  # e.g. img_size shapes the model
     spec = registry.weights.get(name) if "." in name else None
+    model_args = {**(spec.model_args if spec is not None else {}), **(model_args or {})}
     known = spec or registry.default_weights(arch.name)
-    preprocess = {**(known.preprocess if known else {}), **(preprocess or {})}
+    preprocess = imaging.override(known.preprocess if known else {}, preprocess)
     state = read_checkpoint(weights)
     model = load_model(arch, state)
     if fuse:  # a copy: ``state`` still feeds a torchvision/timm reference below
@@ -369,11 +431,13 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     if reference is None and spec is not None and spec.reference_path is not None:
         reference = str(spec.reference_path)
     if reference is None:
-        raise ConversionError(f"no reference for '{name}': give --reference FILE, torchvision:NAME or timm:NAME")
-    if reference.startswith(("torchvision:", "timm:")) and not Path(reference).exists():
+        raise ConversionError(f"no reference for '{name}': give --reference FILE or LIBRARY:NAME (one of "
+                              f"{', '.join(reference_libraries())})")
+    if is_library_reference(reference):
         input_spec = InputSpec(size or input_size(preprocess), in_chans)
         ref = library_reference(reference, arch, state, input_spec, num_classes,
-                                reference_weights=reference_weights, log=log)
+                                reference_weights=reference_weights,
+                                model_args=model_args, log=log)
     else:
         ref = load_reference(reference)
         if ref.input.in_chans != in_chans:
@@ -407,8 +471,6 @@ def classify(model, image: str | Path, preprocess: Mapping[str, Any], k: int = 5
     Goes through :mod:`mhub.imaging`, as ``mhub predict`` does, so both commands see an image the same way.
     """
     import torch
-
-    from mhub import imaging
 
     with torch.no_grad():
         logits = model(imaging.load_image(image, preprocess))

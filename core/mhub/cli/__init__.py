@@ -19,6 +19,7 @@ COMMANDS = {
     "cache": "mhub.cli.hub:cache_command",
     "mirror": "mhub.cli.hub:mirror_command",
     "predict": "mhub.cli.predict:predict_command",
+    "eval": "mhub.cli.evaluate:eval_command",
     "bench": "mhub.cli.bench:bench_command",
 }
 
@@ -60,6 +61,27 @@ def cli() -> None:
     """
 
 
+def add_plugin_commands(group: click.Group) -> None:
+    """Run every plugin's ``register_commands`` hook on a group of its own, then add what it defined.
+
+    A plugin whose hook raises contributes no command at all; a command whose name is taken is refused.
+    """
+    owners = group.__dict__.setdefault("_plugin_commands", {})  # command name -> plugin that added it
+
+    def commit(plugin: str, staged: click.Group) -> None:
+        for name, command in staged.commands.items():
+            if name in COMMANDS or owners.get(name, plugin) != plugin:
+                plugins.record_problem(plugin, f"command '{name}' not added: the name is already taken")
+                continue
+            group.add_command(command, name)
+            owners[name] = plugin
+            info = plugins.plugin_info(plugin)
+            if info is not None and name not in info.commands:
+                info.commands.append(name)
+
+    plugins.call_each("register_commands", lambda plugin: click.Group(plugin), commit)
+
+
 def main(args: list[str] | None = None, prog_name: str | None = "mhub") -> None:
     """Entry point of the ``mhub`` script and ``python -m mhub``.
 
@@ -67,7 +89,7 @@ def main(args: list[str] | None = None, prog_name: str | None = "mhub") -> None:
     command, 2 for a malformed command line (click's convention).
     """
     warnings.showwarning = _one_line_warning
-    plugins.call_each("register_commands", lambda plugin: cli)
+    add_plugin_commands(cli)
     try:
         result = cli.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.ClickException as error:

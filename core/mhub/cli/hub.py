@@ -13,11 +13,19 @@ from ._output import emit_json, human_size, progress_enabled
 
 @click.command("pull")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--endpoint", metavar="URL", help="Mirror serving <URL>/blobs/sha256/<hex> (default $MHUB_ENDPOINT).")
+@click.option("--endpoint", metavar="URL", help="Mirror serving <URL>/blobs/sha256/<hex>: http(s)://, file:// or "
+              "s3:// (default $MHUB_ENDPOINT).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of paths.")
 def pull_command(names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
-    """Fetch, verify and cache weights (NAME or NAME.TAG); print the local path of each."""
+    """Fetch, verify and cache weights (NAME or NAME.TAG); print the local path of each.
+
+    \b
+    An entry giving only an upstream sha256 prefix is a weak check: pulling it warns
+    once, and MHUB_REQUIRE_FULL_HASH=1 refuses it. Each source gets at most MHUB_RETRIES
+    failed attempts; MHUB_MIN_SPEED (bytes/s over MHUB_TIMEOUT seconds) and MHUB_MAX_SIZE
+    (for entries without a size) end a slow or endless download.
+    """
     from ..hub import fetch
 
     progress = progress_enabled(quiet or as_json)
@@ -77,25 +85,33 @@ def cache_rm(name: str, as_json: bool) -> None:
 
 
 @cache_command.command("verify")
-@click.option("--delete", is_flag=True, help="Delete corrupt blobs so the next pull fetches them again.")
+@click.option("--delete", is_flag=True, help="Delete corrupt blobs and bad names (links themselves, never "
+                                             "their targets) so the next pull fetches them again.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cache_verify(delete: bool, as_json: bool) -> None:
-    """Re-hash every cached blob; exit 1 if any no longer matches its sha256."""
+    """Re-hash every cached blob and check every name; exit 1 if anything is wrong.
+
+    A blob must hash to its name and be a regular file; a name must lead to one of the cache's blobs.
+    Links out of the cache are reported, never followed. Sound blobs are stamped as verified by you.
+    """
     from ..hub import Cache
 
     report = Cache.current().verify(delete=delete)
+    action = " (deleted)" if delete else ""
     if as_json:
         emit_json(report)
     else:
         for bad in report["corrupt"]:
             names = ", ".join(bad["names"]) or "no name"
-            action = " (deleted)" if delete else ""
-            click.echo(f"CORRUPT {bad['blob']} ({names}): content hashes to {bad['actual']}{action}")
+            click.echo(f"CORRUPT {bad['blob']} ({names}): {bad['reason']}{action}")
         for gone in report["missing"]:
             click.echo(f"MISSING {gone['name']}: blob {gone['blob']} is gone")
+        for name in report["bad_names"]:
+            click.echo(f"BAD NAME {name['path']}: {name['target']}, not a blob of this cache{action}")
         click.echo(f"checked {report['checked']} blobs ({human_size(report['bytes'])}): "
-                   f"{len(report['corrupt'])} corrupt, {len(report['missing'])} missing")
-    if report["corrupt"] or report["missing"]:
+                   f"{len(report['corrupt'])} corrupt, {len(report['missing'])} missing, "
+                   f"{len(report['bad_names'])} bad names")
+    if report["corrupt"] or report["missing"] or report["bad_names"]:
         raise SystemExit(1)
 
 
@@ -103,7 +119,10 @@ def cache_verify(delete: bool, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cache_prune(dry_run: bool, as_json: bool) -> None:
-    """Delete unreferenced blobs, stale conversions, leftover partial downloads and temp files."""
+    """Delete unreferenced blobs, stale conversions, leftover partial downloads and temp files.
+
+    Safe while pulls run (a blob a running pull may record is spared); links are removed, never followed.
+    """
     from .._registry import get_registry
     from ..hub import Cache
     from ..hub.convert import IDENTITY
@@ -123,25 +142,29 @@ def cache_prune(dry_run: bool, as_json: bool) -> None:
 
 
 @click.command("mirror")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("target")
 @click.argument("names", nargs=-1)
 @click.option("--endpoint", metavar="URL", help="Mirror to pull missing files from (default $MHUB_ENDPOINT).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def mirror_command(directory: str, names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
-    """Write a mirror tree into DIRECTORY for NAMES (default: everything cached).
+def mirror_command(target: str, names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
+    """Write a mirror tree into TARGET for NAMES (default: everything cached).
 
     \b
-    Serve it with any static HTTP server and point clients at it:
+    TARGET is a folder, or object storage (s3://bucket/prefix with mhub[s3];
+    any fsspec protocol) written with the storage library's own credentials;
+    blobs already there with the right size are skipped. Point clients at it:
       mhub mirror /srv/mhub resnet50 && python -m http.server -d /srv/mhub 8000
       MHUB_ENDPOINT=http://host:8000 mhub pull resnet50
+      mhub mirror s3://weights/mhub resnet50
+      MHUB_ENDPOINT=s3://weights/mhub mhub pull resnet50
     """
     from ..hub.mirror import write_mirror
 
-    records = write_mirror(directory, names, endpoint=endpoint, progress=progress_enabled(quiet or as_json))
+    records = write_mirror(target, names, endpoint=endpoint, progress=progress_enabled(quiet or as_json))
     if as_json:
         emit_json(records)
         return
     for record in records:
         click.echo(f"{record['name']:40s} {human_size(record['size']):>10s}  blobs/sha256/{record['sha256']}")
-    click.echo(f"{len(records)} file(s) in {directory}")
+    click.echo(f"{len(records)} file(s) in {target}")

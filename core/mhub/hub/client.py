@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import MhubError, OfflineError
+from .._errors import IntegrityError, MhubError, OfflineError
 from .._manifest import default_filename
 from .._specs import WeightSpec
 from .cache import Cache, is_no_space, no_space
@@ -26,7 +27,8 @@ class Pulled:
         name: ``model.tag``.
         path: the file to load: safetensors in our layout (the converted file when a conversion applies).
         source_path: the file as the source serves it (a name in the cache pointing at its blob).
-        sha256: full digest of the source file (recorded locally for prefix-only entries).
+        sha256: full digest of the source file (for a prefix-only entry: computed here, of bytes that were
+            checked against the upstream prefix only).
         size: its size in bytes.
         url: the URL it was downloaded from in this call, or None when it was already cached.
         converted: ``"converter@vN"`` when ``path`` is a conversion, else None.
@@ -55,6 +57,30 @@ def offline_reason() -> str | None:
     return None
 
 
+def require_full_hash(spec: WeightSpec) -> None:
+    """Refuse a prefix-only entry when ``MHUB_REQUIRE_FULL_HASH`` is on (as pip's ``--require-hashes``).
+
+    Raises:
+        IntegrityError: the entry has only an upstream ``sha256_prefix`` and full digests are required.
+    """
+    value = os.environ.get("MHUB_REQUIRE_FULL_HASH", "")
+    if spec.sha256 or value.strip().lower() not in TRUTHY:
+        return
+    raise IntegrityError(f"{spec.name}: MHUB_REQUIRE_FULL_HASH={value} refuses it: its manifest "
+                         f"({spec.origin or spec.plugin or 'unknown'}) gives only the sha256 prefix "
+                         f"{spec.sha256_prefix} ({_bits(spec)}-bit check), not a full sha256")
+
+
+def _bits(spec: WeightSpec) -> int:
+    return 4 * len(spec.sha256_prefix or "")
+
+
+def _warn_weak(spec: WeightSpec) -> None:
+    warnings.warn(f"{spec.name}: only the first {len(spec.sha256_prefix or '')} hex digits of its sha256 were "
+                  f"checked ({_bits(spec)} bits: a forged file can match them); MHUB_REQUIRE_FULL_HASH=1 refuses "
+                  "such entries", UserWarning, stacklevel=4)
+
+
 def resolve_spec(name: str | WeightSpec) -> WeightSpec:
     """A weight spec from ``arch[.tag]`` (the default tag for a bare architecture) or a spec itself."""
     if isinstance(name, WeightSpec):
@@ -79,9 +105,12 @@ def pull(name: str | WeightSpec, *, endpoint: str | None = None, progress: bool 
     Returns:
         Path of a safetensors file (for a safetensors entry without a converter, the downloaded file).
 
+    A prefix-only entry (``sha256_prefix``, no ``sha256``) is refused when ``MHUB_REQUIRE_FULL_HASH=1``;
+    otherwise downloading it warns once that its check is weak.
+
     Raises:
         OfflineError: offline mode is on and the file is not cached.
-        IntegrityError, NetworkError: no source served the right bytes.
+        IntegrityError, NetworkError: no source served the right bytes (or full hashes are required).
         ConversionError: the checkpoint could not be read or converted.
         NoSpaceError: the disk holding ``MHUB_HOME`` is full.
     """
@@ -92,6 +121,7 @@ def fetch(name: str | WeightSpec, *, endpoint: str | None = None, progress: bool
           convert: bool = True) -> Pulled:
     """Like :func:`pull` but returns the full :class:`Pulled` record; ``convert=False`` skips conversion."""
     spec = resolve_spec(name)
+    require_full_hash(spec)
     if progress is None:
         progress = sys.stderr.isatty()
     cache = Cache.current()
@@ -113,7 +143,7 @@ def needs_conversion(spec: WeightSpec) -> bool:
 def ensure_source(cache: Cache, spec: WeightSpec, *, endpoint: str | None = None,
                   progress: bool = False) -> tuple[str, int, str | None]:
     """Have the source file of ``spec`` as a verified blob with its name; return ``(sha256, size, url)``."""
-    hit = _cached(cache, spec)
+    hit = _cached(cache, spec, adopt=False)
     if hit:
         return (*hit, None)
     reason = offline_reason()
@@ -125,47 +155,69 @@ def ensure_source(cache: Cache, spec: WeightSpec, *, endpoint: str | None = None
     expected = Expected(spec.sha256, spec.sha256_prefix, spec.size)
     waiting = f"mhub: waiting for another process fetching {spec.name}" if progress else None
     with cache.locked(expected.key, waiting):
-        hit = _cached(cache, spec)  # another process may have finished while we waited
+        hit = _cached(cache, spec, adopt=True)  # another process may have finished while we waited
         if hit:
             return (*hit, None)
         fetched = download(cache, candidates(spec, endpoint), key=expected.key, label=spec.name,
                            progress=progress)
         _record(cache, spec, fetched.sha256, fetched.size, fetched.url)
+    if not spec.sha256:
+        _warn_weak(spec)
     return fetched.sha256, fetched.size, fetched.url
 
 
 def candidates(spec: WeightSpec, endpoint: str | None = None) -> list[tuple[str, Expected]]:
     """URLs to try, in order, each with what its bytes must be: the mirror first, then the sources.
 
-    For a prefix-only entry the mirror's name index (``<endpoint>/names/<model.tag>.json``, written by
-    ``mhub mirror``) supplies the full digest; it must extend the upstream prefix, and the mirror's blob is
-    then checked against it in full.
+    Every candidate is held to the manifest's own check. For a prefix-only entry the mirror's name index
+    (``<endpoint>/names/<model.tag>.json``, written by ``mhub mirror``) only says where the mirror keeps
+    the file: its bytes are checked against the upstream prefix like a source's, and the index never
+    supplies or upgrades the digest they are held to.
     """
     expected = Expected(spec.sha256, spec.sha256_prefix, spec.size)
     out: list[tuple[str, Expected]] = []
     endpoint = (endpoint or os.environ.get("MHUB_ENDPOINT") or "").rstrip("/")
     if endpoint:
-        from .mirror import blob_url, mirror_digest
+        from .mirror import blob_url, mirror_location
 
-        digest = spec.sha256 or mirror_digest(endpoint, spec)
+        digest = spec.sha256 or mirror_location(endpoint, spec)
         if digest:
-            out.append((blob_url(endpoint, digest), Expected(digest, None, spec.size)))
+            out.append((blob_url(endpoint, digest), expected))
     out += [(source, expected) for source in spec.sources]
     return out
 
 
-def _cached(cache: Cache, spec: WeightSpec) -> tuple[str, int] | None:
+def _cached(cache: Cache, spec: WeightSpec, *, adopt: bool) -> tuple[str, int] | None:
+    """``(sha256, size)`` of the verified blob the cache holds for ``spec``, its name re-linked when needed.
+
+    With ``adopt`` (only under the blob's lock, so that ``prune`` cannot delete it meanwhile), a blob
+    another name fetched is recorded for this one too.
+    """
     ref = cache.read_ref(spec.name)
-    if ref and _matches(ref.get("sha256", ""), spec) and cache.has_blob(ref["sha256"], ref.get("size")) \
-            and (spec.size is None or ref.get("size") == spec.size):
-        if not cache.name_path(spec.name, default_filename(spec)).exists():
-            _link(cache, spec, ref["sha256"])
-        return ref["sha256"], ref["size"]
-    if spec.sha256 and cache.has_blob(spec.sha256, spec.size):  # content-addressed: another name fetched it
-        size = cache.blob_path(spec.sha256).stat().st_size
+    size = ref.get("size") if ref else None
+    checked = None
+    if ref and _matches(ref["sha256"], spec) and isinstance(size, int) and (spec.size is None or size == spec.size):
+        checked = ref["sha256"]
+        if cache.verified_blob(checked, size):
+            _ensure_name(cache, spec, checked)
+            return checked, size
+    if adopt and spec.sha256 and spec.sha256 != checked and cache.verified_blob(spec.sha256, spec.size):
+        size = cache.blob_path(spec.sha256).lstat().st_size  # content-addressed: another name fetched it
         _record(cache, spec, spec.sha256, size, None)
         return spec.sha256, size
     return None
+
+
+def _ensure_name(cache: Cache, spec: WeightSpec, digest: str) -> None:
+    """Point the name at its blob unless it already does; a name leading elsewhere is replaced."""
+    filename = default_filename(spec)
+    if cache.name_points_at(spec.name, filename, digest):
+        return
+    path = cache.name_path(spec.name, filename)
+    if path.is_symlink() or path.exists():
+        warnings.warn(f"{path} did not lead to its blob {digest[:16]}...; it was re-linked", UserWarning,
+                      stacklevel=4)
+    _link(cache, spec, digest)
 
 
 def _matches(digest: str, spec: WeightSpec) -> bool:

@@ -34,7 +34,7 @@ def load_pretrained(arch: ArchSpec, weights: WeightSpec, num_classes: int | None
         in_chans: input channels. A different count than the weights' adapts the first convolution
             (``first_conv``): summed over input channels for 1, otherwise repeated and scaled by
             ``old/in_chans`` so activations keep their scale.
-        **kwargs: passed to the builder.
+        **kwargs: passed to the builder, over the weight set's ``model_args``.
 
     Returns:
         The model, in training mode.
@@ -51,19 +51,25 @@ def load_pretrained(arch: ArchSpec, weights: WeightSpec, num_classes: int | None
 
 def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, num_classes: int | None = None,
                    in_chans: int = 3, **kwargs: Any):
-    """Build ``arch`` on the meta device and assign the tensors of the safetensors file ``path``."""
+    """Build ``arch`` on the meta device and assign the tensors of the safetensors file ``path``.
+
+    Raises:
+        ConversionError: the file is not readable safetensors (even one matching its manifest's hash), or
+            its tensors do not fit the model.
+    """
     import torch
-    from safetensors import safe_open
 
     from .._factory import build
+    from .convert import read_safetensors
 
+    if weights is not None:
+        kwargs = {**weights.model_args, **kwargs}
     file_classes = weights.num_classes if weights is not None else None
     head = (weights.classifier if weights is not None else None) or arch.classifier
     first_conv = (weights.first_conv if weights is not None else None) or arch.first_conv
     label = weights.name if weights is not None else arch.name
 
-    with safe_open(str(path), framework="pt", device="cpu") as handle:
-        state = {key: handle.get_tensor(key) for key in handle.keys()}  # views of one private mmap
+    state = dict(read_safetensors(path, f"{label}: {path}"))  # views of one private mmap
     if file_classes is None:
         file_classes = _head_outputs(state, head)
     if num_classes is None:
@@ -92,6 +98,7 @@ def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, n
         raise ConversionError(f"{label}: in_chans={in_chans} needs the first convolution adapted, but "
                               f"'{arch.name}' declares no first_conv prefix")
 
+    adapt_to_model(model, state)
     for key in expected.keys() - state.keys():
         if key.endswith(".num_batches_tracked"):  # absent from pre-2018 checkpoints; BatchNorm's own default
             state[key] = torch.zeros((), dtype=torch.long)
@@ -115,10 +122,24 @@ def adapt_input_conv(weight, in_chans: int):
     scaled by ``c / in_chans``, so the expected activation magnitude is unchanged.
     """
     old = weight.shape[1]
+    dtype = weight.dtype
+    weight = weight.float()  # sum and scale in float32 even for a half-precision file, then store as it was
     if in_chans == 1:
-        return weight.sum(dim=1, keepdim=True)
+        return weight.sum(dim=1, keepdim=True).to(dtype)
     repeats = math.ceil(in_chans / old)
-    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (old / in_chans)
+    return (weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (old / in_chans)).to(dtype)
+
+
+def adapt_to_model(model, state) -> None:
+    """Let each module that defines ``adapt_state_dict(state, prefix)`` rewrite its own entries in place.
+
+    This is how a model built for another input size takes a checkpoint trained at the weights' size: e.g.
+    :class:`mhub.layers.PositionEmbedding` resamples a position embedding to the grid it was built with.
+    """
+    for name, module in model.named_modules():
+        adapt = getattr(module, "adapt_state_dict", None)
+        if callable(adapt):
+            adapt(state, f"{name}." if name else "")
 
 
 def _under(key: str, prefix: str) -> bool:

@@ -1,4 +1,5 @@
-"""Classifier heads (Metalhead's ``create_classifier``): global pool, flatten, optional hidden layer, dense."""
+"""Classifier heads (Metalhead's ``create_classifier``): global pool, flatten, optional norm and hidden layer,
+dense."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from .pool import create_pool
 
 def create_classifier(in_chs: int, num_classes: int, *, pool: str | None = "avg", dropout: float | None = None,
                       hidden: int | None = None, act_layer: Callable[[], nn.Module] = nn.ReLU,
-                      bias: bool = True) -> nn.Sequential:
-    """A classification head over a feature map.
+                      norm_layer: Callable[[int], nn.Module] | None = None, bias: bool = True) -> nn.Sequential:
+    """A classification head over a feature map or a token sequence.
 
     Args:
         in_chs: channels of the backbone output.
         num_classes: outputs of the final linear layer; ``0`` leaves it out (pooled features come out).
         pool: global pooling (see :func:`mhub.layers.create_pool`).
+        norm_layer: optional normalisation of the pooled features (``norm_layer(features)``; ConvNeXt's
+            LayerNorm).
         dropout: ``None`` adds no dropout module at all; a float (``0.0`` included) adds
             ``nn.Dropout(dropout)`` before the final linear layer.
         hidden: width of an optional hidden linear layer (followed by ``act_layer``) before the dropout.
@@ -26,12 +29,15 @@ def create_classifier(in_chs: int, num_classes: int, *, pool: str | None = "avg"
         bias: bias on the linear layers.
 
     Returns:
-        ``nn.Sequential`` with children ``pool``, ``flatten``, then ``hidden`` and ``act`` when ``hidden``
-        is set, ``dropout`` when ``dropout`` is not ``None``, and ``fc`` unless ``num_classes`` is 0.
+        ``nn.Sequential`` with children ``pool``, ``flatten``, ``norm`` when ``norm_layer`` is set, ``hidden``
+        and ``act`` when ``hidden`` is set, ``dropout`` when ``dropout`` is not ``None``, and ``fc`` unless
+        ``num_classes`` is 0.
     """
     pool_layer, multiplier = create_pool(pool)
     layers: list[tuple[str, nn.Module]] = [("pool", pool_layer), ("flatten", nn.Flatten(1))]
     features = in_chs * multiplier
+    if norm_layer is not None:
+        layers.append(("norm", norm_layer(features)))
     if hidden:
         layers += [("hidden", nn.Linear(features, hidden, bias=bias)), ("act", act_layer())]
         features = hidden

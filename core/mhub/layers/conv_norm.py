@@ -25,8 +25,8 @@ def make_norm(norm_layer: LayerFactory, channels: int, *, eps: float = 1e-5, mom
 
 
 def conv_norm(kernel_size, in_chs: int, out_chs: int, act_layer: LayerFactory | None = nn.ReLU, *,
-              norm_layer: LayerFactory | None = nn.BatchNorm2d, revnorm: bool = False, stride=1, padding=None,
-              dilation=1, groups: int = 1, bias: bool | None = None, eps: float = 1e-5,
+              norm_layer: LayerFactory | None = nn.BatchNorm2d, revnorm: bool = False, act_before_norm: bool = False,
+              stride=1, padding=None, dilation=1, groups: int = 1, bias: bool | None = None, eps: float = 1e-5,
               momentum: float = 0.1) -> nn.Sequential:
     """A convolution with optional normalisation and activation.
 
@@ -38,12 +38,13 @@ def conv_norm(kernel_size, in_chs: int, out_chs: int, act_layer: LayerFactory | 
         norm_layer: normalisation factory (``nn.BatchNorm2d``); ``None`` for none.
         revnorm: put the normalisation (over ``in_chs``) and the activation before the convolution
             (pre-activation order: norm, act, conv) instead of after it.
+        act_before_norm: order conv, act, norm (ConvMixer); the norm then cannot be folded into the conv.
         stride: convolution stride.
         padding: ``None`` for symmetric ``k // 2 * dilation``, an int/pair, or ``"same"`` for TensorFlow
             ``SAME`` (asymmetric and input-size dependent when strided).
         dilation: convolution dilation.
         groups: convolution groups.
-        bias: convolution bias; ``None`` means on unless a normalisation follows the convolution.
+        bias: convolution bias; ``None`` means on unless a normalisation directly follows the convolution.
         eps: BatchNorm epsilon.
         momentum: BatchNorm momentum (PyTorch convention: weight of the new batch statistic).
 
@@ -52,15 +53,19 @@ def conv_norm(kernel_size, in_chs: int, out_chs: int, act_layer: LayerFactory | 
         in forward order.
     """
     if bias is None:
-        bias = norm_layer is None or revnorm
+        bias = norm_layer is None or revnorm or act_before_norm
     conv = create_conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=padding, dilation=dilation,
                          groups=groups, bias=bias)
     norm = None
     if norm_layer is not None:
         norm = make_norm(norm_layer, in_chs if revnorm else out_chs, eps=eps, momentum=momentum)
     act = act_layer() if act_layer is not None else None
-    order = [("norm", norm), ("act", act), ("conv", conv)] if revnorm else \
-        [("conv", conv), ("norm", norm), ("act", act)]
+    if revnorm:
+        order = [("norm", norm), ("act", act), ("conv", conv)]
+    elif act_before_norm:
+        order = [("conv", conv), ("act", act), ("norm", norm)]
+    else:
+        order = [("conv", conv), ("norm", norm), ("act", act)]
     return nn.Sequential(OrderedDict((name, layer) for name, layer in order if layer is not None))
 
 

@@ -1,4 +1,4 @@
-"""Global pooling layers for classifier heads."""
+"""Global pooling layers for classifier heads: over the pixels of NCHW maps, or over tokens ``(B, N, D)``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-POOL_TYPES = ("avg", "max", "avgmax", "catavgmax")
+POOL_TYPES = ("avg", "max", "avgmax", "catavgmax", "token", "avg_tokens")
 
 
 class AdaptiveMeanMaxPool(nn.Module):
@@ -31,12 +31,38 @@ class AdaptiveCatMeanMaxPool(nn.Module):
         return torch.cat([F.adaptive_avg_pool2d(x, self.output_size), F.adaptive_max_pool2d(x, self.output_size)], 1)
 
 
+class TokenPool(nn.Module):
+    """Pool tokens ``(B, N, D)`` to ``(B, D)``: the first (class) token, or the mean of the others.
+
+    Args:
+        mode: ``"token"`` takes token 0 (ViT's class token); ``"avg"`` averages the tokens after the first
+            ``num_prefix_tokens`` (MLP-Mixer: all of them).
+        num_prefix_tokens: leading tokens ``"avg"`` leaves out.
+    """
+
+    def __init__(self, mode: str = "token", num_prefix_tokens: int = 0):
+        super().__init__()
+        if mode not in ("token", "avg"):
+            raise ValueError(f"unknown token pool mode {mode!r}; expected 'token' or 'avg'")
+        self.mode = mode
+        self.num_prefix_tokens = num_prefix_tokens
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "token":
+            return x[:, 0]
+        return x[:, self.num_prefix_tokens:].mean(dim=1)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, num_prefix_tokens={self.num_prefix_tokens}"
+
+
 def create_pool(pool: str | None) -> tuple[nn.Module, int]:
     """A global pooling layer by name and its channel multiplier.
 
     Args:
-        pool: ``"avg"``, ``"max"``, ``"avgmax"``, ``"catavgmax"``, or ``None``/``""`` for none (the input is
-            already pooled).
+        pool: ``"avg"``, ``"max"``, ``"avgmax"``, ``"catavgmax"`` over NCHW maps; ``"token"`` (class token) or
+            ``"avg_tokens"`` (mean) over ``(B, N, D)`` tokens; ``None``/``""`` for none (the input is already
+            pooled).
 
     Returns:
         ``(module, multiplier)``: the multiplier is 2 for ``"catavgmax"``, else 1.
@@ -54,4 +80,8 @@ def create_pool(pool: str | None) -> tuple[nn.Module, int]:
         return AdaptiveMeanMaxPool(1), 1
     if pool == "catavgmax":
         return AdaptiveCatMeanMaxPool(1), 2
+    if pool == "token":
+        return TokenPool("token"), 1
+    if pool == "avg_tokens":
+        return TokenPool("avg"), 1
     raise ValueError(f"unknown pool {pool!r}; expected one of {', '.join(POOL_TYPES)} or None")

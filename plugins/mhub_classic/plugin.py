@@ -1,0 +1,30 @@
+"""Hook implementations of the classic family (torch-free: only names, tables and file paths)."""
+
+from __future__ import annotations
+
+import mhub_registry
+from mhub import hookimpl
+
+from . import configs
+
+FAMILY = "classic"
+
+
+@hookimpl
+def register_models(register):
+    for name, (_, _, paper, first_conv, num_params) in configs.ARCHS.items():
+        register(name, f"mhub_classic.model:{name}", family=FAMILY, paper=paper, num_params=num_params,
+                 first_conv=first_conv, classifier=configs.CLASSIFIER, description=f"{name} (torchvision layout)")
+
+
+@hookimpl
+def register_weights(register):
+    path = mhub_registry.manifest(FAMILY)
+    if path.exists():
+        register(path)
+
+
+@hookimpl
+def register_converters(register):
+    for name, function in configs.CONVERTERS.items():
+        register(name, function, version=1)

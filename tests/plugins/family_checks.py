@@ -1,0 +1,137 @@
+"""Shared checks of the ViT, ConvNeXt/ConvMixer and MLP-family tests: counts, parity, layouts, manifests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tomllib
+
+import torch
+from torch import nn
+
+from conftest import REPO, UPSTREAM_WEIGHTS, randomise_batchnorm
+
+
+def upstream_facts() -> list[dict]:
+    return json.loads(UPSTREAM_WEIGHTS.read_text())
+
+
+def published_torchvision_params() -> dict[str, int]:
+    """torchvision's published ``num_params`` of each model's default weights (at its default size)."""
+    return {f["model"]: f["num_params"] for f in upstream_facts() if f["source"] == "torchvision" and f["is_default"]}
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def on_meta(build, *args, **kwargs) -> nn.Module:
+    with torch.device("meta"):
+        return build(*args, **kwargs)
+
+
+def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Noise on every parameter and trained-looking BatchNorm statistics, so that a tensor in the wrong place,
+    a norm's weight taken for its bias or a zero-initialised head cannot hide. Returns the model in eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in model.parameters():
+            tensor.add_(torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype), alpha=0.05)
+    return randomise_batchnorm(model, seed)
+
+
+def assert_parity(reference: nn.Module, ours: nn.Module, converter, x: torch.Tensor) -> None:
+    """Convert ``reference``'s (randomised) state dict, load it strictly into ``ours`` (built on the meta device
+    or not) and compare eval-mode outputs within ``1e-5 * max(1, max |ref|)``."""
+    randomise(reference)
+    ours.load_state_dict(converter(reference.state_dict()), strict=True, assign=True)
+    ours.eval()
+    with torch.inference_mode():
+        expected, actual = reference(x), ours(x)
+    scale = float(expected.abs().max())
+    assert scale > 0.1, "outputs near zero would hide mistakes"
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5 * max(1.0, scale))
+
+
+def assert_same_layout(reference: nn.Module, ours: nn.Module, converter) -> None:
+    """Keys and shapes of a converted (meta) state dict equal ours, for models too large to run here."""
+    converted = {k: tuple(v.shape) for k, v in converter(reference.state_dict()).items()}
+    assert converted == {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+
+
+def assert_manifest_is_generated(family: str, tmp_path) -> list[dict]:
+    """``registry/<family>.toml`` is exactly what scripts/upstream_manifest.py writes; returns its entries."""
+    output = tmp_path / f"{family}.toml"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "upstream_manifest.py"), family, "-o", str(output)],
+                   check=True, capture_output=True)
+    committed = REPO / "registry" / f"{family}.toml"
+    assert output.read_text() == committed.read_text(), "regenerate with scripts/upstream_manifest.py"
+    return tomllib.loads(committed.read_text())["weights"]
+
+
+def hashed(fact: dict) -> bool:
+    """Whether the generator can list an upstream weight set (its file has a known hash)."""
+    return fact["source"] == "torchvision" or bool(fact.get("url_hash_fragment")) or bool(
+        fact.get("sha256") and fact.get("sha256_revision"))
+
+
+def assert_plugin_imports_without_torch(package: str) -> None:
+    code = (f"import sys, {package}.plugin, {package}.configs, {package}.convert; "
+            "heavy = {'torch', 'safetensors', 'requests'} & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def materialise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give a model built on the meta device real, random values: scales (1-D weights, ResMLP's alpha) near 1,
+    other tensors small normal noise. For upstream giants cut down to a few blocks."""
+    model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            if not tensor.is_floating_point():
+                tensor.zero_()
+                continue
+            noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+            if name.endswith("running_var"):
+                tensor.copy_(1 + 0.1 * noise.abs())
+            elif name.endswith("alpha") or (name.endswith("weight") and tensor.dim() == 1):
+                tensor.copy_(1 + 0.1 * noise)
+            else:
+                tensor.copy_(0.02 * noise)
+    return model
+
+
+def assert_listed(registry, facts: list[dict], name_of) -> None:
+    """Every upstream weight set with a known hash is registered as ``name_of(fact)``, with its metrics, and
+    torchvision's defaults stay the defaults; those without a hash are not."""
+    for fact in facts:
+        name = name_of(fact)
+        assert (name in registry.weights) == hashed(fact), name
+        if name not in registry.weights:
+            continue
+        spec = registry.weights[name]
+        if fact["source"] == "torchvision":
+            assert spec.sources == (fact["url"],) and spec.expected_digest.startswith(fact["sha256_prefix"])
+            assert (spec.metrics["top1"], spec.default) == (fact["acc1"], fact["is_default"])
+            assert spec.license == fact.get("weights_license", fact["license"])
+        else:
+            assert spec.metrics["top1"] == fact["timm_results_imagenet"]["top1"]
+
+
+def serve_locally(tmp_path, monkeypatch, state, *, model, converter, model_args=None):
+    """Save ``state`` as a checkpoint and register it as ``model.local_test`` through an MHUB_REGISTRY manifest
+    (a file:// source whose sha256 is computed here, independently of mhub)."""
+    from mhub import _registry
+    from mhub._manifest import dump_manifest
+
+    path = tmp_path / f"{model}.pth"
+    torch.save(state, path)
+    entry = {"model": model, "tag": "local_test", "sources": [path.as_uri()], "format": "torch-pickle",
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "converter": converter, "license": "test"}
+    if model_args:
+        entry["model_args"] = model_args
+    (tmp_path / "local.toml").write_text(dump_manifest([entry]))
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
+    _registry.reset_registry()
