@@ -5,11 +5,12 @@ Folding: in eval mode a BatchNorm (Ioffe & Szegedy 2015) is the per-channel affi
 convolution or linear layer that nothing else uses, the pair equals that layer with weight ``W * s`` (scaled
 per output channel) and bias ``(b - mean) * s + beta``.
 
-Pairs are found from what each forward computes, not from child names: in a plain ``nn.Sequential`` each child
-feeds the next and nothing else; any other module whose forward calls a BatchNorm directly is traced on its own
-with ``torch.fx`` (every submodule it calls stays one node), and a pair is a BatchNorm call whose only input
-is the output of a convolution or linear call with no other user. One level at a time, so a forward that
-``torch.fx`` cannot trace (data-dependent control flow) only keeps its own BatchNorms; the rest still folds.
+Pairs are found from what each forward computes, not from child names (:class:`_DataFlow`): in a plain
+``nn.Sequential`` each child feeds the next and nothing else; any other module is traced on its own with
+``torch.fx`` (every submodule it calls stays one node). A pair is a BatchNorm that alone consumes the output
+of a convolution or linear layer that nothing else uses, also across block boundaries: the last layer of one
+block and the first norm of the next (followed through nested containers). A forward that ``torch.fx``
+cannot trace (data-dependent control flow) only hides its own pairs; the rest still folds.
 
 :func:`prepare` is what ``mhub.create(..., fuse=, channels_last=, compile=)`` applies.
 """
@@ -17,9 +18,10 @@ is the output of a convolution or linear call with no other user. One level at a
 from __future__ import annotations
 
 import copy
+import inspect
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import fx, nn
@@ -40,16 +42,18 @@ def fuse(model: nn.Module) -> nn.Module:
     """An inference copy of ``model`` with each BatchNorm folded into the layer that feeds it, in eval mode.
 
     Folded: an ``nn.BatchNorm1d/2d/3d`` or ``nn.SyncBatchNorm`` (or a subclass keeping their forward) that
-    tracks running statistics, called directly on the output of an ``nn.Conv1d/2d/3d`` or ``nn.Linear``
-    (or a class in :data:`FOLDABLE_LAYERS`, e.g. :class:`mhub.layers.Conv2dSame`, which keeps its
-    input-dependent padding), when both are called by the same module's forward, that output has no
-    other user, and neither module is registered twice. The layer's weight and bias absorb the running
-    statistics and affine parameters; the BatchNorm is replaced by ``nn.Identity`` under the same name.
-    A Linear + BatchNorm1d pair assumes the Linear's output is ``(N, features)``, as in classifier heads.
+    tracks running statistics and takes as its only input the output of an ``nn.Conv1d/2d/3d`` or
+    ``nn.Linear`` (or a class in :data:`FOLDABLE_LAYERS`, e.g. :class:`mhub.layers.Conv2dSame`, which keeps
+    its input-dependent padding) that nothing else uses, where the data flow shows it: consecutive in an
+    ``nn.Sequential``, ``bn(conv(x))`` in a forward ``torch.fx`` traces, or a block ending in the layer
+    feeding a block starting with the norm (DenseNet's ``conv1`` -> ``conv2.norm``). Neither may be
+    registered twice. The layer's weight and bias absorb the running statistics and affine parameters; the
+    BatchNorm is replaced by ``nn.Identity`` under the same name. A Linear + BatchNorm1d pair assumes the
+    Linear's output is ``(N, features)``, as in classifier heads.
 
-    Left as they are: a BatchNorm before its convolution (pre-activation ``revnorm`` blocks, DenseNet), after
-    anything else (a concatenation, a pooling, an addition), in a forward ``torch.fx`` cannot trace, and any
-    other normalisation.
+    Left as they are: a BatchNorm fed by anything else (an input, a concatenation, a pooling, an addition,
+    an activation, as in pre-activation ``revnorm`` blocks whose norm comes first), a pair hidden in a forward
+    ``torch.fx`` cannot trace, and any other normalisation.
 
     Args:
         model: any ``nn.Module``; it is not modified.
@@ -74,11 +78,15 @@ def fold_batchnorms(model: nn.Module) -> list[tuple[str, str]]:
     meant for eval only.
     """
     registrations = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
+    flow = _DataFlow()
     folded = []
     for prefix, module in list(model.named_modules()):
-        if not any(_is_norm(child) for child in _called_children(module)):
-            continue
-        for layer_name, norm_name in _pairs(module):
+        for producer, consumer in flow.edges(module):
+            tail = flow.tail(module.get_submodule(producer))
+            head = flow.head(module.get_submodule(consumer))
+            if tail is None or head is None:
+                continue
+            layer_name, norm_name = _join(producer, tail), _join(consumer, head)
             layer, norm = module.get_submodule(layer_name), module.get_submodule(norm_name)
             if registrations[id(layer)] > 1 or registrations[id(norm)] > 1 or not _fits(layer, norm):
                 continue
@@ -185,8 +193,8 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+def _join(*names: str) -> str:
+    return ".".join(name for name in names if name)
 
 
 def _overrides_forward(module: nn.Module, bases: tuple[type, ...]) -> bool:
@@ -206,17 +214,9 @@ def _is_layer(module: nn.Module) -> bool:
 
 
 def _fits(layer: nn.Module, norm: nn.Module) -> bool:
-    out = layer.out_channels if hasattr(layer, "out_channels") else layer.out_features
-    return _is_layer(layer) and _is_norm(norm) and out == norm.num_features
-
-
-def _called_children(module: nn.Module) -> Iterator[nn.Module]:
-    """Submodules a forward can call directly: the children, looking inside ModuleList/ModuleDict."""
-    for child in module.children():
-        if isinstance(child, (nn.ModuleList, nn.ModuleDict)):
-            yield from _called_children(child)
-        else:
-            yield child
+    if not (_is_layer(layer) and _is_norm(norm)):
+        return False
+    return (layer.out_channels if hasattr(layer, "out_channels") else layer.out_features) == norm.num_features
 
 
 class _OneLevelTracer(fx.Tracer):
@@ -229,26 +229,118 @@ class _OneLevelTracer(fx.Tracer):
         return True
 
 
-def _pairs(module: nn.Module) -> list[tuple[str, str]]:
-    """``(layer, norm)`` names, relative to ``module``, of the foldable pairs its own forward calls."""
-    if type(module).forward is nn.Sequential.forward:  # each child feeds the next and nothing else
-        names = list(module._modules)
-        return [(a, b) for a, b in zip(names, names[1:])
-                if _is_layer(module._modules[a]) and _is_norm(module._modules[b])]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            graph = _OneLevelTracer().trace(module)
-    except Exception:  # noqa: BLE001 -- any untraceable forward just keeps its BatchNorms
-        return []
-    calls = [node for node in graph.nodes if node.op == "call_module"]
-    times_called = Counter(node.target for node in calls)
-    pairs = []
-    for node in calls:
-        source = node.args[0] if len(node.args) == 1 and not node.kwargs else None
-        if not isinstance(source, fx.Node) or source.op != "call_module" or len(source.users) != 1:
-            continue
-        if times_called[node.target] == 1 and times_called[source.target] == 1 \
-                and _is_norm(module.get_submodule(node.target)) and _is_layer(module.get_submodule(source.target)):
-            pairs.append((source.target, node.target))
-    return pairs
+class _DataFlow:
+    """Which submodule feeds which, read from ``nn.Sequential`` order or a one-level ``torch.fx`` trace.
+
+    Names are relative to the module asked about. ``edges``: ``(a, b)`` where ``a``'s output is ``b``'s only
+    input and has no other use. ``tail``: the leaf whose output is the module's output and nothing else's
+    input; ``head``: the leaf that alone consumes the module's input ("" for a leaf itself; None when unknown).
+    Following tails and heads through nested containers pairs a convolution ending one block with a
+    BatchNorm starting the next (DenseNet's bottleneck convolution and the next unit's norm, say).
+    """
+
+    def __init__(self):
+        self._graphs: dict[int, fx.Graph | None] = {}
+
+    def edges(self, module: nn.Module) -> list[tuple[str, str]]:
+        if _is_leaf(module):
+            return []
+        if _is_sequential(module):
+            names = list(module._modules)
+            return list(zip(names, names[1:]))
+        graph = self._graph(module)
+        if graph is None:
+            return []
+        called = _times_called(graph)
+        return [(node.args[0].target, node.target) for node in graph.nodes
+                if _sole_input(node) is not None and node.args[0].op == "call_module"
+                and len(node.args[0].users) == 1 and called[node.target] == called[node.args[0].target] == 1]
+
+    def tail(self, module: nn.Module) -> str | None:
+        if _is_leaf(module):
+            return ""
+        if _is_sequential(module):
+            last = next(reversed(module._modules), None)
+            return self._inside(module, last, self.tail)
+        graph = self._graph(module)
+        if graph is None:
+            return None
+        output = next(node for node in graph.nodes if node.op == "output").args[0]
+        if isinstance(output, (list, tuple)) and len(output) == 1:
+            output = output[0]
+        if not isinstance(output, fx.Node) or output.op != "call_module" or len(output.users) != 1 \
+                or _times_called(graph)[output.target] != 1:
+            return None
+        return self._inside(module, output.target, self.tail)
+
+    def head(self, module: nn.Module) -> str | None:
+        if _is_leaf(module):
+            return ""
+        if _is_sequential(module):
+            return self._inside(module, next(iter(module._modules), None), self.head)
+        graph = self._graph(module)
+        inputs = [node for node in graph.nodes if node.op == "placeholder"] if graph is not None else []
+        if len(inputs) != 1 or len(inputs[0].users) != 1:
+            return None
+        (user,) = inputs[0].users
+        if _sole_input(user) is not inputs[0] or _times_called(graph)[user.target] != 1:
+            return None
+        return self._inside(module, user.target, self.head)
+
+    def _inside(self, module: nn.Module, name: str | None, follow) -> str | None:
+        if name is None:
+            return None
+        inner = follow(module.get_submodule(name))
+        return None if inner is None else _join(name, inner)
+
+    def _graph(self, module: nn.Module) -> fx.Graph | None:
+        key = id(module)
+        if key not in self._graphs:
+            self._graphs[key] = _trace(module)
+        return self._graphs[key]
+
+
+def _trace(module: nn.Module) -> fx.Graph | None:
+    """The module's own forward as a graph of calls to its submodules, or None where torch.fx cannot trace it.
+
+    A forward that takes a list of tensors (annotated ``list``/``tuple``/``Sequence``) is traced with a list of
+    two placeholders for it, as DenseNet's dense layers take their predecessors' outputs.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _OneLevelTracer().trace(module)
+        except Exception:  # noqa: BLE001 -- untraceable as called with tensors; maybe with lists below
+            pass
+        try:
+            parameters = inspect.signature(module.forward).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        lists = {p.name: [fx.PH, fx.PH] for p in parameters
+                 if str(p.annotation).lower().startswith(("list", "tuple", "sequence", "typing.list"))}
+        if not lists:
+            return None
+        try:
+            return _OneLevelTracer().trace(module, concrete_args=lists)
+        except Exception:  # noqa: BLE001 -- any untraceable forward just keeps its BatchNorms
+            return None
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    return not module._modules or _is_layer(module) or _is_norm(module)
+
+
+def _is_sequential(module: nn.Module) -> bool:
+    """A container whose forward feeds each child's output to the next child only."""
+    return type(module).forward is nn.Sequential.forward and all(m is not None for m in module._modules.values())
+
+
+def _times_called(graph: fx.Graph) -> Counter:
+    return Counter(node.target for node in graph.nodes if node.op == "call_module")
+
+
+def _sole_input(node: fx.Node) -> fx.Node | None:
+    """The one argument of a submodule call that takes exactly one node and nothing else."""
+    if node.op == "call_module" and len(node.args) == 1 and not node.kwargs and isinstance(node.args[0], fx.Node):
+        return node.args[0]
+    return None

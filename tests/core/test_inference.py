@@ -6,6 +6,7 @@ Every fused output is compared with the unfused eval-mode model, whose BatchNorm
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections import OrderedDict
@@ -69,6 +70,50 @@ def test_pairs_are_found_in_sequentials_and_in_attribute_style_forwards():
     assert_same_function(model, fused, torch.rand(2, 3, 17, 17))
     assert fold_batchnorms(model) == [("stem.conv", "stem.norm"), ("block.conv1", "block.bn1"),
                                       ("block.conv2", "block.bn2"), ("head.2", "head.3")]
+
+
+class DenseLayerLike(nn.Module):
+    """DenseNet's dense layer: a list of tensors in, two pre-activation units; the first unit's convolution
+    feeds the second unit's norm, across the two units."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = conv_norm(1, 6, 8, revnorm=True), conv_norm(3, 8, 4, revnorm=True)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv2(self.conv1(torch.cat(features, 1)))
+
+
+class PreActivationBlock(nn.Module):
+    """Xception-style: the input goes through ``pre`` (norm, act) only; nested units inside ``stack``."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre = nn.Sequential(OrderedDict(norm=nn.BatchNorm2d(8), act=nn.ReLU()))
+        self.stack = nn.Sequential(OrderedDict(a=nn.Sequential(OrderedDict(conv=nn.Conv2d(8, 8, 1))),
+                                               b=conv_norm(3, 8, 8, revnorm=True)))
+        self.shortcut = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        x = self.pre(x)
+        return self.stack(x) + self.shortcut(x)
+
+
+def test_pairs_across_blocks_are_found_through_nested_containers():
+    dense = randomise_batchnorm(DenseLayerLike())
+    fused = mhub.fuse(dense)
+    assert batchnorms(fused) == ["conv1.norm"]  # after a concatenation: stays
+    features = [torch.rand(2, 2, 9, 9), torch.rand(2, 4, 9, 9)]
+    with torch.no_grad():
+        torch.testing.assert_close(fused(features), dense(features), rtol=0, atol=1e-5)
+
+    model = randomise_batchnorm(nn.Sequential(OrderedDict(stem=nn.Sequential(nn.Conv2d(3, 8, 3)),
+                                                          block=PreActivationBlock())))
+    fused = mhub.fuse(model)
+    assert fold_batchnorms(copy.deepcopy(model)) == [("stem.0", "block.pre.norm"),
+                                                     ("block.stack.a.conv", "block.stack.b.norm")]
+    assert batchnorms(fused) == []
+    assert_same_function(model, fused, torch.rand(1, 3, 12, 12))
 
 
 def test_fuse_returns_an_eval_copy_with_the_same_function_and_leaves_the_original_alone():
