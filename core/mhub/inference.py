@@ -66,17 +66,18 @@ def fuse(model: nn.Module) -> nn.Module:
     """
     if not isinstance(model, nn.Module):
         raise MhubError(f"mhub.fuse takes a torch.nn.Module, not {type(model).__name__}")
-    fused = copy.deepcopy(model).eval()
+    fused = copy.deepcopy(model)
     fold_batchnorms(fused)
     return fused
 
 
 def fold_batchnorms(model: nn.Module) -> list[tuple[str, str]]:
-    """Fold in place every BatchNorm :func:`fuse` describes; returns the ``(layer, norm)`` names folded.
+    """Put ``model`` in eval mode and fold in place every BatchNorm :func:`fuse` describes.
 
-    The model's BatchNorms are folded with their running statistics whatever its mode: call it on a model
-    meant for eval only.
+    Returns:
+        The ``(layer, norm)`` names of the pairs folded.
     """
+    model.eval()  # the data flow is traced, and the running statistics are used, as in eval mode
     registrations = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
     flow = _DataFlow()
     folded = []
@@ -133,7 +134,7 @@ def prepare(model: nn.Module, *, fuse: bool = False, channels_last: bool = False
         ``model``, or its compiled wrapper when ``compile``.
     """
     if fuse:
-        fold_batchnorms(model.eval())
+        fold_batchnorms(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compile:
