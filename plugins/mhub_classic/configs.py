@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mhub import MhubError
-
-
-class ConfigError(MhubError, ValueError):
-    """An unknown or missing configuration of a classic architecture (the message lists the valid ones)."""
+from mhub import ConfigError  # noqa: F401 - the family's configuration error, as mhub_classic.configs.ConfigError
 
 
 ALEXNET_PAPER = ("Krizhevsky, One weird trick for parallelizing convolutional neural networks, 2014 "

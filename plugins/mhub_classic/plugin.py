@@ -19,9 +19,7 @@ def register_models(register):
 
 @hookimpl
 def register_weights(register):
-    path = mhub_registry.manifest(FAMILY)
-    if path.exists():
-        register(path)
+    mhub_registry.register_manifests(register, FAMILY)
 
 
 @hookimpl

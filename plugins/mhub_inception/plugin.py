@@ -20,7 +20,7 @@ def register_models(register):
 
 @hookimpl
 def register_weights(register):
-    register(mhub_registry.manifest(FAMILY))
+    mhub_registry.register_manifests(register, FAMILY)
 
 
 @hookimpl

@@ -131,9 +131,9 @@ def test_googlenet_has_no_auxiliary_heads_unless_asked():
 
 # -- high-level constructors ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call, message", [
-    (lambda m: m.VGG(), "VGG has no default configuration; give one of 11, 13, 16, 19"),
-    (lambda m: m.DenseNet(), "DenseNet has no default configuration; give one of 121, 161, 169, 201"),
-    (lambda m: m.SqueezeNet(), "SqueezeNet has no default configuration; give one of '1_0', '1_1'"),
+    (lambda m: m.VGG(), "VGG has no default configuration; give a depth: 11, 13, 16, 19"),
+    (lambda m: m.DenseNet(), "DenseNet has no default configuration; give a depth: 121, 161, 169, 201"),
+    (lambda m: m.SqueezeNet(), "SqueezeNet has no default configuration; give a version: '1_0', '1_1'"),
     (lambda m: m.VGG(15), "VGG has no configuration 15; valid: 11, 13, 16, 19"),
 ])
 def test_high_level_constructors_without_a_configuration_are_one_line_errors(call, message):

@@ -87,7 +87,7 @@ def test_options():
 def test_high_level_constructors():
     with pytest.raises(MLPConfigError, match=r"MLPMixer has no default configuration; give \(size, patch_size\)"):
         MLPMixer()
-    with pytest.raises(MLPConfigError, match=r"unknown MLPMixer configuration \('base', 8\)"):
+    with pytest.raises(MLPConfigError, match=r"MLPMixer has no configuration \('base', 8\)"):
         MLPMixer("base", 8)
     with pytest.raises(MLPConfigError, match=r"ResMLP has no default configuration.*\(12, False\)"):
         ResMLP()
