@@ -205,8 +205,8 @@ def test_converter_lists_keys_that_have_no_place():
     state = torchvision_model("squeezenet1_1").state_dict()
     state["features.3.squeeze.extra"] = torch.zeros(1)
     state["classifier.4.weight"] = torch.zeros(1)
-    with pytest.raises(mhub.ConversionError, match=r"2 key\(s\) have no place in the mhub SqueezeNet layout: "
-                                                   r"classifier.4.weight, features.3.squeeze.extra"):
+    unplaced = r"2 key\(s\) of the torchvision SqueezeNet checkpoint have no place in mhub's layout: "
+    with pytest.raises(mhub.ConversionError, match=unplaced + "features.3.squeeze.extra, classifier.4.weight"):
         convert.from_torchvision(state)
     with pytest.raises(mhub.ConversionError, match="not a torchvision AlexNet, VGG"):
         convert.from_torchvision({"conv1.weight": torch.zeros(1)})
