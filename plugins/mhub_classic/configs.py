@@ -100,6 +100,9 @@ ARCHS: dict[str, tuple[str, dict[str, Any], str, str, int]] = {
     "googlenet": ("googlenet", {}, GOOGLENET_PAPER, "backbone.conv1.conv", 6624904),
 }
 CLASSIFIER = "classifier.fc"
+# Auxiliary classifiers a model built with aux_logits=True has; torchvision's GoogLeNet weights hold untrained
+# ones, which the converter leaves out, so pretrained loading initialises them fresh.
+AUX_CLASSIFIERS = {"googlenet": tuple(GOOGLENET_AUX_TAPS.values())}
 
 CONVERTERS = {
     "torchvision.classic": "mhub_classic.convert:from_torchvision",

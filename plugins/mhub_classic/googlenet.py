@@ -126,7 +126,7 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
         num_classes: classifier outputs (0: no final linear layer; then no auxiliary classifiers either).
         in_chans: input channels.
         aux_logits: add the auxiliary classifiers (training only). torchvision's weights hold none worth
-            loading; ``GoogLeNet(pretrained=True, aux_logits=True)`` adds fresh ones after loading.
+            loading: ``mhub.create("googlenet", pretrained=True, aux_logits=True)`` initialises them fresh.
         transform_input: re-normalise ImageNet-normalised inputs to [-1, 1] first (see :func:`renormalize`);
             the weight sets that need it set it.
         dropout: dropout before the final linear layer.

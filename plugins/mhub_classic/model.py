@@ -101,16 +101,11 @@ def GoogLeNet(*, aux_logits: bool = False, pretrained: bool = False, in_chans: i
     """GoogLeNet (torchvision's ``googlenet``).
 
     Args:
-        aux_logits: add the two auxiliary classifiers (training only). With ``pretrained`` they are attached,
-            freshly initialised, after the weights are loaded (torchvision's weights hold no trained ones).
+        aux_logits: add the two auxiliary classifiers (training only). With ``pretrained`` they are freshly
+            initialised, with a warning (torchvision's weights hold no trained ones).
         pretrained: load the registry's default weights (which set ``transform_input``).
         in_chans: input channels.
         num_classes: classifier outputs (default 1000, or the weights' classes when pretrained).
         **kwargs: options of :func:`~mhub_classic.googlenet.googlenet` (``dropout``, ``aux_dropout``...).
     """
-    if not (pretrained and aux_logits):
-        return mhub.create("googlenet", pretrained, num_classes, in_chans, aux_logits=aux_logits, **kwargs)
-    aux_dropout = kwargs.pop("aux_dropout", 0.7)
-    model = mhub.create("googlenet", pretrained, num_classes, in_chans, **kwargs)
-    head = getattr(model.classifier, "fc", None)
-    return model.add_aux_classifiers(head.out_features if head is not None else 0, dropout=aux_dropout)
+    return mhub.create("googlenet", pretrained, num_classes, in_chans, aux_logits=aux_logits, **kwargs)

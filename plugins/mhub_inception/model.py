@@ -215,7 +215,8 @@ def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool
         num_classes: classifier outputs (0: pooled features come out).
         in_chans: input channels.
         aux_logits: add the auxiliary classifier on the 17x17 grid (:class:`AuxClassifierModel`); off by
-            default, as it only serves training.
+            default, as it only serves training. The registered weights hold none:
+            ``mhub.create("inception_v3", pretrained=True, aux_logits=True)`` initialises it fresh.
         transform_input: start with :class:`mhub.layers.Renormalize`, so that weights trained on inputs in
             ``[-1, 1]`` take ImageNet-normalised images (torchvision's weights need it; their weight set sets it).
         stages: the body table (see :mod:`mhub_inception.configs`).

@@ -239,3 +239,15 @@ def test_an_architecture_may_default_its_head_size():
         assert seen == [{"depth": 3, "num_classes": 1, "in_chans": 3}, {"depth": 3, "num_classes": 4, "in_chans": 3}]
     finally:
         plugins.unregister_plugin("head-test")
+
+
+def test_aux_classifiers_are_a_list_of_state_dict_prefixes():
+    from mhub import PluginError
+    from mhub._registry import Registry
+
+    registry = Registry()
+    registry.add_model("toy", "auxnet", "torch.nn:Identity", family="toy", aux_classifiers=["aux1", "aux2"])
+    assert registry.archs["auxnet"].aux_classifiers == ("aux1", "aux2")
+    for bad in ("aux1", [""], 1):
+        with pytest.raises(PluginError, match="aux_classifiers must be a list of state-dict prefixes"):
+            registry.add_model("toy", "badnet", "torch.nn:Identity", family="toy", aux_classifiers=bad)

@@ -66,6 +66,15 @@ def test_pretrained_torchvision_weights_take_imagenet_normalised_inputs(served, 
     finally:
         reference.transform_input = False
 
+    # so aux_logits=True gets a fresh one, with one warning (as GoogLeNet's, tests/plugins/test_classic_registry.py)
+    with pytest.warns(UserWarning) as caught:
+        with_aux = mhub.create(served, pretrained=True, aux_logits=True)
+    assert [str(w.message) for w in caught if "auxiliary" in str(w.message)] == [
+        f"{served}: the weights hold no auxiliary classifier 'aux'; it is newly initialised and needs training"]
+    assert torch.equal(with_aux.classifier.fc.weight, model.classifier.fc.weight)
+    assert not any(tensor.is_meta for tensor in with_aux.state_dict().values())
+    assert with_aux.aux.train()(torch.randn(2, 768, 17, 17)).isfinite().all()
+
 
 def test_num_classes_10_and_in_chans_1(served, reference):
     x = imagenet_batch()
