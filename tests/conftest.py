@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,14 @@ from mhub import _registry
 
 REPO = Path(__file__).resolve().parents[1]
 UPSTREAM_WEIGHTS = REPO / "data" / "upstream-weights.json"  # upstream facts, see data/README.md
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread per test process: parallel workers (``-n 2`` on two cores) share the machine."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +57,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, t
     if check and result.returncode != 0:
         raise AssertionError(f"mhub {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def upstream_facts() -> list[dict]:
+    """The upstream facts (``data/upstream-weights.json``): one dict per upstream weight set."""
+    return json.loads(UPSTREAM_WEIGHTS.read_text())
+
+
+def published_torchvision_params() -> dict[str, int]:
+    """torchvision's published ``num_params`` of each model's default weights (at its default size)."""
+    return {f["model"]: f["num_params"] for f in upstream_facts() if f["source"] == "torchvision" and f["is_default"]}
+
+
+def count(model) -> int:
+    """The number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def randomise_batchnorm(model, seed: int = 0):

@@ -17,7 +17,6 @@ import mhub
 from mhub import plugins
 
 EXAMPLE = REPO / "examples" / "mhub-example-plugin"
-torch.set_num_threads(1)
 
 
 @pytest.fixture

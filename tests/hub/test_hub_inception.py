@@ -19,7 +19,6 @@ from mhub._manifest import load_manifest
 from mhub_inception.blocks import InceptionConfigError
 
 torchvision = pytest.importorskip("torchvision")
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

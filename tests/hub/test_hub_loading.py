@@ -19,7 +19,6 @@ from mhub.hub.convert import read_checkpoint
 from mhub.hub.loading import adapt_input_conv
 
 pytestmark = pytest.mark.usefixtures("tiny_plugin")
-torch.set_num_threads(1)
 
 
 def serve(server, tmp_path, monkeypatch, **entries):

@@ -1,9 +1,8 @@
-"""Shared checks of the ViT, ConvNeXt/ConvMixer and MLP-family tests: counts, parity, layouts, manifests."""
+"""Shared checks of the ViT, ConvNeXt/ConvMixer and MLP-family tests: parity, layouts, manifests."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import sys
 import tomllib
@@ -11,20 +10,7 @@ import tomllib
 import torch
 from torch import nn
 
-from conftest import REPO, UPSTREAM_WEIGHTS, randomise_batchnorm
-
-
-def upstream_facts() -> list[dict]:
-    return json.loads(UPSTREAM_WEIGHTS.read_text())
-
-
-def published_torchvision_params() -> dict[str, int]:
-    """torchvision's published ``num_params`` of each model's default weights (at its default size)."""
-    return {f["model"]: f["num_params"] for f in upstream_facts() if f["source"] == "torchvision" and f["is_default"]}
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+from conftest import REPO, randomise_batchnorm
 
 
 def on_meta(build, *args, **kwargs) -> nn.Module:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from classic_reference import (ALL, count, on_meta, ours_loaded, timm_model, torchvision_model, upstream_facts,
-                               vgg_head)
+from classic_reference import ALL, on_meta, ours_loaded, timm_model, torchvision_model, vgg_head
+from conftest import count, upstream_facts
 from torch import nn
 
 import mhub
@@ -20,15 +20,6 @@ SIZE = 224
 # Output stride of the backbone at 224 px: 7x7 maps, except AlexNet (6x6 after its third 3x3/2 pool) and
 # SqueezeNet (13x13: three pools after the strided stem).
 FEATURE_SIDE = {"alexnet": 6, "squeezenet1_0": 13, "squeezenet1_1": 13}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two workers share two cores; keep each test to one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", autouse=True)

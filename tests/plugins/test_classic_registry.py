@@ -16,8 +16,8 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from classic_reference import torchvision_model, upstream_facts
-from conftest import run_cli
+from classic_reference import torchvision_model
+from conftest import run_cli, upstream_facts
 from loopback import LoopbackServer
 from torch import nn
 
@@ -41,14 +41,6 @@ TORCHVISION_FEATURES = {
     "densenet121": lambda m, x: F.relu(m.features(x)),  # torchvision applies the last ReLU in forward
     "googlenet": lambda m, x: nn.Sequential(*list(m.children())[:-3])(x),  # all but avgpool, dropout, fc
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def classic_facts(source: str) -> list[dict]:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import mhub
-from family_checks import (assert_parity, assert_same_layout, count, on_meta, published_torchvision_params,
-                           randomise)
+from conftest import count, published_torchvision_params
+from family_checks import assert_parity, assert_same_layout, on_meta, randomise
 from mhub_convnext import configs
 from mhub_convnext.convert import convmixer_from_timm, convnext_from_timm, convnext_from_torchvision
 from mhub_convnext.model import ConvMixer, ConvNeXt, ConvNeXtConfigError, convmixer, convnext

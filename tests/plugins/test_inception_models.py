@@ -7,7 +7,6 @@ at the weight sets' 299 px; BatchNorm constants against the upstream modules the
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -15,14 +14,13 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
-from conftest import UPSTREAM_WEIGHTS, on_meta, randomly_filled
+from conftest import count, on_meta, published_torchvision_params, randomly_filled
 from mhub_inception import configs, model
 from mhub_inception.blocks import InceptionConfigError
 from mhub_inception.convert import from_timm, from_torchvision
 
 torchvision = pytest.importorskip("torchvision")
 timm = pytest.importorskip("timm")
-torch.set_num_threads(1)  # parallel test workers share the cores
 
 ARCHS = list(configs.ARCHS)
 TIMM_NAME = {"xception": "legacy_xception"}  # our name -> timm's, where they differ
@@ -32,10 +30,6 @@ TF_EPS = 1e-3
 def build(name: str, **kwargs) -> nn.Module:
     function, defaults, *_ = configs.ARCHS[name]
     return getattr(model, function)(**{**defaults, **kwargs})
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def converted(name: str, state: dict, convert, **kwargs) -> nn.Module:
@@ -71,8 +65,7 @@ def test_parameter_count_equals_timm(meta_pair):
 
 
 def test_inception_v3_parameter_counts_equal_torchvision_published():
-    facts = json.loads(UPSTREAM_WEIGHTS.read_text())
-    published = next(f["num_params"] for f in facts if f["model"] == "inception_v3" and f["source"] == "torchvision")
+    published = published_torchvision_params()["inception_v3"]
     with torch.device("meta"):
         with_aux = build("inception_v3", aux_logits=True)
         plain = build("inception_v3")

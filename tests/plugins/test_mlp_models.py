@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import mhub
-from family_checks import assert_parity, assert_same_layout, count, materialise, on_meta, randomise
+from conftest import count
+from family_checks import assert_parity, assert_same_layout, materialise, on_meta, randomise
 from mhub_mlp import configs
 from mhub_mlp.convert import from_timm
 from mhub_mlp.model import MLPConfigError, MLPMixer, ResMLP, gMLP, mlp_mixer

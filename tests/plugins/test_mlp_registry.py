@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import mhub
-from conftest import run_cli
+from conftest import run_cli, upstream_facts
 from family_checks import (assert_listed, assert_manifest_is_generated, assert_plugin_imports_without_torch,
-                           materialise, on_meta, serve_locally, upstream_facts)
+                           materialise, on_meta, serve_locally)
 from mhub_mlp import configs
 
 

@@ -7,13 +7,11 @@ randomised too, so epsilon, order and padding mistakes show).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from torch import nn
 
-from conftest import UPSTREAM_WEIGHTS, randomise_batchnorm
+from conftest import count, published_torchvision_params, randomise_batchnorm
 from mhub_mobilenet import configs
 from mhub_mobilenet.convert import LayoutMismatch, efficientnet_pytorch_layout, timm_layout, torchvision_layout
 from mhub_mobilenet.model import irnet
@@ -30,15 +28,6 @@ TIMM_ONLY = [name for name in configs.ARCHS if name not in TORCHVISION and name 
 # timm-only models small enough for a numerical check on 2 cores; the rest are checked key by key and shape by
 # shape on the meta device (same config rows, so the same code paths).
 TIMM_NUMERIC = [name for name in TIMM_ONLY if configs.ARCHS[name][-1] < 15_000_000]
-
-
-def published_torchvision_params() -> dict[str, int]:
-    data = json.loads(UPSTREAM_WEIGHTS.read_text())
-    return {item["model"]: item["num_params"] for item in data if item["source"] == "torchvision"}
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def build(name: str, **kwargs) -> nn.Module:

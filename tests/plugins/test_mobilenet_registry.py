@@ -11,10 +11,8 @@ import pytest
 
 import mhub
 import mhub_registry
-from conftest import UPSTREAM_WEIGHTS
+from conftest import REPO, upstream_facts
 from mhub_mobilenet import configs
-
-from conftest import REPO
 
 
 def test_plugin_configs_converters_imaging_and_predict_import_without_torch():
@@ -48,7 +46,7 @@ def test_manifests_are_what_the_generator_writes_and_all_load(family, registry, 
 
 
 def test_every_upstream_weight_set_with_a_known_hash_is_registered(registry):
-    upstream = json.loads(UPSTREAM_WEIGHTS.read_text())
+    upstream = upstream_facts()
     rename = {"mnasnet_100": "mnasnet1_0", "mnasnet0_5": "mnasnet0_5_v1stem"}
     ours = {(w.model, w.tag) for w in registry.weights.values() if registry.archs[w.model].plugin == "mobilenet"}
     missing = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import randomise_batchnorm
-from resnet_reference import count, reference_model, upstream_facts
+from conftest import count, randomise_batchnorm, upstream_facts
+from resnet_reference import reference_model
 from torch import nn
 
 import mhub
@@ -14,15 +14,6 @@ from mhub_resnet import configs, model as resnet_model
 ALL = list(configs.MODELS)
 TORCHVISION = [n for n in ALL if configs.MODELS[n][2] == "torchvision"]
 TIMM = [n for n in ALL if n not in TORCHVISION]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two workers share two cores; keep each test to one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", TORCHVISION)

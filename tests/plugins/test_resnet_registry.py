@@ -7,9 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
-from conftest import randomise_batchnorm
-from resnet_reference import upstream_facts
+from conftest import randomise_batchnorm, run_cli, upstream_facts
 
 import mhub
 import mhub_registry
