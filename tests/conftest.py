@@ -74,6 +74,14 @@ def count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def assert_close_to(actual, expected, rel: float = 1e-5) -> None:
+    """``actual`` equals the reference output ``expected`` within ``rel`` of its scale: ``rel * max(1, max |expected|)``
+    absolute (the project's tolerance for comparisons with an independent implementation)."""
+    import torch
+
+    torch.testing.assert_close(actual, expected, rtol=0, atol=rel * max(1.0, expected.abs().max().item()))
+
+
 def randomise_batchnorm(model, seed: int = 0):
     """Give every BatchNorm trained-looking statistics and affine parameters, so eval-mode outputs depend on
     every buffer (fresh upstream models have mean 0 / var 1, and some zero their last scales, which would

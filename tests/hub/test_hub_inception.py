@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import randomly_filled
+from conftest import assert_close_to, randomly_filled
 from hub_fixtures import entry, pickle_bytes, write_registry
 from hub_fixtures import server_fixture  # noqa: F401 (fixtures)
 
@@ -48,10 +48,6 @@ def served(checkpoint, server, tmp_path, monkeypatch):
 def imagenet_batch(channels: int = 3) -> torch.Tensor:
     # stands in for an image normalised with the weight set's preprocessing (ImageNet mean and std)
     return torch.randn(1, channels, 299, 299, generator=torch.Generator().manual_seed(2))
-
-
-def assert_close_to(out, ref):
-    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5 * max(1.0, ref.abs().max().item()))
 
 
 def test_pretrained_torchvision_weights_take_imagenet_normalised_inputs(served, reference):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from classic_reference import ALL, on_meta, ours_loaded, timm_model, torchvision_model, vgg_head
-from conftest import count, upstream_facts
+from conftest import assert_close_to, count, upstream_facts
 from torch import nn
 
 import mhub
@@ -26,10 +26,6 @@ FEATURE_SIDE = {"alexnet": 6, "squeezenet1_0": 13, "squeezenet1_1": 13}
 def _release_the_shared_vgg_head():
     yield
     vgg_head.cache_clear()  # 500 MB the rest of this worker's tests do not need
-
-
-def tolerance(reference: torch.Tensor) -> float:
-    return 1e-5 * max(1.0, reference.abs().max().item())
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -69,7 +65,7 @@ def test_converted_torchvision_weights_give_the_same_outputs_through_backbone_th
     side = FEATURE_SIDE.get(name, SIZE // 32)
     assert features.shape[-2:] == (side, side)
     assert got.shape == expected.shape == (1, 1000)
-    torch.testing.assert_close(got, expected, rtol=0, atol=tolerance(expected))
+    assert_close_to(got, expected)
 
 
 def test_every_batchnorm_sits_in_a_conv_norm_unit(converted):
@@ -88,7 +84,7 @@ def test_converted_timm_weights_give_the_same_outputs(name, timm_name):
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = reference(x)
-        torch.testing.assert_close(ours(x), expected, rtol=0, atol=tolerance(expected))
+        assert_close_to(ours(x), expected)
 
 
 # -- GoogLeNet -------------------------------------------------------------------------------------------------
@@ -105,8 +101,7 @@ def test_googlenet_auxiliary_heads_match_torchvision_in_training():
         expected, got = reference(x), ours(x)
     assert isinstance(got, GoogLeNetOutputs) and got._fields == expected._fields
     for field in expected._fields:
-        torch.testing.assert_close(getattr(got, field), getattr(expected, field), rtol=0,
-                                   atol=tolerance(getattr(expected, field)))
+        assert_close_to(getattr(got, field), getattr(expected, field))
     with torch.no_grad():
         assert ours.eval()(x[:1]).shape == (1, 1000)  # eval mode: logits only, as torchvision
 

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
-from conftest import count, on_meta, published_torchvision_params, randomly_filled
+from conftest import assert_close_to, count, on_meta, published_torchvision_params, randomly_filled
 from mhub_inception import configs, model
 from mhub_inception.blocks import InceptionConfigError
 from mhub_inception.convert import from_timm, from_torchvision
@@ -42,12 +42,6 @@ def converted(name: str, state: dict, convert, **kwargs) -> nn.Module:
 
 def image(channels: int = 3) -> torch.Tensor:
     return torch.randn(1, channels, 299, 299, generator=torch.Generator().manual_seed(1))
-
-
-def assert_close_to(out: torch.Tensor, ref: torch.Tensor) -> None:
-    assert out.shape == ref.shape
-    error, limit = (out - ref).abs().max().item(), 1e-5 * max(1.0, ref.abs().max().item())
-    assert error <= limit, f"max abs error {error:.3g} > {limit:.3g}"
 
 
 # -- parameter counts ------------------------------------------------------------------------------------
