@@ -46,6 +46,18 @@ def registry():
     return mhub.get_registry()
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread: two pytest workers share two cores, so a second thread per worker
+    only adds contention (small tensor ops run ten times slower with it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300):
     """Run ``python -m mhub ARGS`` in a subprocess and return the CompletedProcess."""
     import subprocess
@@ -72,14 +84,6 @@ def published_torchvision_params() -> dict[str, int]:
 def count(model) -> int:
     """The number of parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())
-
-
-def assert_close_to(actual, expected, rel: float = 1e-5) -> None:
-    """``actual`` equals the reference output ``expected`` within ``rel`` of its scale: ``rel * max(1, max |expected|)``
-    absolute (the project's tolerance for comparisons with an independent implementation)."""
-    import torch
-
-    torch.testing.assert_close(actual, expected, rtol=0, atol=rel * max(1.0, expected.abs().max().item()))
 
 
 def randomise_batchnorm(model, seed: int = 0):

@@ -439,7 +439,7 @@ def output_classes(model, preprocess: Mapping[str, Any], device: str) -> int:
 def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike | None = None,
              preprocess: Mapping[str, Any] | None = None, batch_size: int = 64, workers: int | None = None,
              device: str | None = None, limit: int | None = None, predictions: str | os.PathLike | None = None,
-             progress: bool = False) -> EvalResult:
+             test_size: bool = False, progress: bool = False) -> EvalResult:
     """Top-1/top-5 of a weight set on ``data`` with its own preprocessing; distributed under ``torchrun``.
 
     Args:
@@ -454,6 +454,8 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
         limit: evaluate only this many images, evenly spaced over the dataset.
         predictions: write a CSV there (rank 0): ``path,label,top5`` with the top-5 class indices
             space-separated, best first, one row per evaluated image in dataset order.
+        test_size: evaluate at the larger test-time size upstream reports (``test_size``/``test_crop_pct``,
+            as timm's ``use_test_size``), where the weight set gives one.
         progress: show a progress bar (rank 0 only).
 
     Returns:
@@ -470,7 +472,9 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
     try:
         progress = progress and world.rank == 0
         loaded = load_model(name, weights, progress=progress)
-        table = {**loaded.preprocess, **(preprocess or {})}
+        table = imaging.override(loaded.preprocess, preprocess)
+        if test_size:
+            table = imaging.resolve(table, test=True)
         model = loaded.model.to(device)
         classes = loaded.num_classes or output_classes(model, table, device)
         samples = subset(find_samples(data, classes), limit)

@@ -18,7 +18,7 @@ try:
     runpy.run_module("mhub", run_name="__main__")
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in ("torch", "requests", "huggingface_hub", "safetensors", "numpy") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "requests", "huggingface_hub", "safetensors", "numpy", "fsspec") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 

@@ -194,6 +194,19 @@ def test_class_index_folders_and_csv_give_the_wordnet_layout_s_figures(tmp_path,
     assert tops[0] == tops[1]
 
 
+def test_test_size_evaluates_at_upstream_s_test_time_size(tmp_path, weights):
+    """--test-size takes test_size/test_crop_pct (timm's use_test_size): the same as asking for that crop."""
+    photo_folder(tmp_path / "data", names=("chelsea",))
+    common = (NAME, str(tmp_path / "data"), "--weights", str(weights), "--workers", "0", "--json")
+    runs = [json_of(mhub_eval(*common, "--preprocess", "test_size=96", "--preprocess", "test_crop_pct=0.75",
+                              "--test-size")[1]),
+            json_of(mhub_eval(*common, "--preprocess", "crop=96", "--preprocess", "crop_pct=0.75")[1]),
+            json_of(mhub_eval(*common, "--preprocess", "test_size=96", "--preprocess", "test_crop_pct=0.75")[1])]
+    assert runs[0]["preprocess"]["crop"] == 96 and runs[0]["preprocess"]["resize"] == 128
+    assert runs[0]["preprocess"] == runs[1]["preprocess"] and runs[0]["top1"] == runs[1]["top1"]
+    assert runs[2]["preprocess"]["crop"] == 224  # without the flag the training-time size stays
+
+
 def test_limit_takes_an_evenly_spaced_subset():
     samples = [evaluation.Sample(f"{i}.png", i // 10) for i in range(100)]
     assert [s.label for s in evaluation.subset(samples, 10)] == list(range(10))

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, assert_close_to, randomise_batchnorm
+from conftest import REPO, randomise_batchnorm
+from parity import assert_outputs_close
 
 import mhub
 from mhub import plugins
@@ -57,7 +58,7 @@ def test_the_example_family_gains_features_from_its_declaration(example):
     with torch.no_grad():
         got, expected = net(x), upstream_stage_outputs(upstream, x)
     for a, b in zip(got, expected, strict=True):
-        assert_close_to(a, b)
+        assert_outputs_close(a, b)
     assert mhub.create("tinynet", features_only=True, out_indices=(-1,)).feature_info.channels() == [16]
 
 

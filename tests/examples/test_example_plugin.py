@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, assert_close_to, run_cli
+from conftest import REPO, run_cli
+from parity import assert_outputs_close
 from loopback import Fault, LoopbackServer
 
 from mhub import plugins
@@ -137,4 +138,4 @@ def test_readme_author_steps_reproduce_the_shipped_files(site, tmp_path):
     assert entries[0] == entries[1]
     ours, theirs = (load_file(str(p))["logits"] for p in
                     (work / "mhub_example" / "references" / "tinynet.demo.safetensors", SHIPPED_REFERENCE))
-    assert_close_to(ours, theirs)
+    assert_outputs_close(ours, theirs)

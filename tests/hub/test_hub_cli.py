@@ -22,7 +22,7 @@ try:
     hub_fixtures.main()
 except SystemExit:
     pass
-heavy = sorted(m for m in ("torch", "requests", "huggingface_hub", "safetensors") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "requests", "huggingface_hub", "safetensors", "fsspec") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 

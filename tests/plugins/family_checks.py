@@ -10,7 +10,8 @@ import tomllib
 import torch
 from torch import nn
 
-from conftest import REPO, assert_close_to, randomise_batchnorm
+from conftest import REPO, randomise_batchnorm
+from parity import assert_outputs_close
 
 
 def on_meta(build, *args, **kwargs) -> nn.Module:
@@ -37,7 +38,7 @@ def assert_parity(reference: nn.Module, ours: nn.Module, converter, x: torch.Ten
     with torch.inference_mode():
         expected, actual = reference(x), ours(x)
     assert float(expected.abs().max()) > 0.1, "outputs near zero would hide mistakes"
-    assert_close_to(actual, expected)
+    assert_outputs_close(actual, expected)
 
 
 def assert_same_layout(reference: nn.Module, ours: nn.Module, converter) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 from classic_reference import ALL, on_meta, ours_loaded, timm_model, torchvision_model, vgg_head
-from conftest import assert_close_to, count, upstream_facts
+from conftest import count, upstream_facts
+from parity import assert_outputs_close
 from torch import nn
 
 import mhub
@@ -65,7 +66,7 @@ def test_converted_torchvision_weights_give_the_same_outputs_through_backbone_th
     side = FEATURE_SIDE.get(name, SIZE // 32)
     assert features.shape[-2:] == (side, side)
     assert got.shape == expected.shape == (1, 1000)
-    assert_close_to(got, expected)
+    assert_outputs_close(got, expected)
 
 
 def test_every_batchnorm_sits_in_a_conv_norm_unit(converted):
@@ -84,7 +85,7 @@ def test_converted_timm_weights_give_the_same_outputs(name, timm_name):
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = reference(x)
-        assert_close_to(ours(x), expected)
+        assert_outputs_close(ours(x), expected)
 
 
 # -- GoogLeNet -------------------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ def test_googlenet_auxiliary_heads_match_torchvision_in_training():
         expected, got = reference(x), ours(x)
     assert isinstance(got, GoogLeNetOutputs) and got._fields == expected._fields
     for field in expected._fields:
-        assert_close_to(getattr(got, field), getattr(expected, field))
+        assert_outputs_close(getattr(got, field), getattr(expected, field))
     with torch.no_grad():
         assert ours.eval()(x[:1]).shape == (1, 1000)  # eval mode: logits only, as torchvision
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from classic_reference import torchvision_model
-from conftest import assert_close_to, run_cli, upstream_facts
+from conftest import run_cli, upstream_facts
+from parity import assert_outputs_close
 from loopback import LoopbackServer
 from torch import nn
 
@@ -150,9 +151,9 @@ def test_pretrained_loading_adapts_in_chans_and_num_classes(name, server, tmp_pa
     rgb = x.expand(-1, 3, -1, -1)
     with torch.no_grad():
         expected = reference(rgb)
-        assert_close_to(grey(x), expected)
+        assert_outputs_close(grey(x), expected)
         features = TORCHVISION_FEATURES[name](reference, rgb)
-        assert_close_to(mhub.backbone(ten)(rgb), features)
+        assert_outputs_close(mhub.backbone(ten)(rgb), features)
         assert ten(rgb).shape == (1, 10)
     assert server.count(f"/{name}.pth") == 1
 
@@ -168,7 +169,7 @@ def test_googlenet_weight_set_applies_transform_input_like_torchvision(server, t
     reference.transform_input = True  # what torchvision's googlenet() sets for its weights
     with torch.no_grad():
         expected = reference(x)
-        assert_close_to(model(x), expected)
+        assert_outputs_close(model(x), expected)
         reference.transform_input = False
         assert (reference(x) - expected).abs().max() > 1e-2  # the transform matters
     explicit = mhub.create("googlenet.test", pretrained=True, transform_input=False)  # user kwargs win
@@ -182,7 +183,7 @@ def test_googlenet_weight_set_applies_transform_input_like_torchvision(server, t
         "need training"]
     assert not any(tensor.is_meta for tensor in with_aux.state_dict().values())
     with torch.no_grad():
-        assert_close_to(with_aux.eval()(x), expected)
+        assert_outputs_close(with_aux.eval()(x), expected)
     outputs = with_aux.train()(x)
     assert outputs._fields == ("logits", "aux_logits2", "aux_logits1") and outputs.aux_logits1.shape == (1, 1000)
 
@@ -198,7 +199,7 @@ def test_vgg16_features_weights_load_headless(server, tmp_path, monkeypatch):
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(7))  # (224 px parity: test_classic_models)
     with torch.no_grad():
         expected = torch.flatten(F.adaptive_avg_pool2d(reference.features(x), 7), 1)
-        assert_close_to(headless(x), expected)
+        assert_outputs_close(headless(x), expected)
     with pytest.warns(UserWarning, match="num_classes=10 differs from the weights' 0"):
         probe = mhub.create("vgg16.test_features", pretrained=True, num_classes=10)
     assert probe.classifier.fc.in_features == 512 * 7 * 7 and probe.classifier.fc.out_features == 10

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import mhub
-from conftest import assert_close_to, run_cli, upstream_facts
+from conftest import run_cli, upstream_facts
+from parity import assert_outputs_close
 from family_checks import (assert_listed, assert_manifest_is_generated, assert_plugin_imports_without_torch,
                            randomise, serve_locally)
 from mhub_convnext import configs
@@ -65,4 +66,4 @@ def test_convmixer_checkpoint_loads_through_the_hub(tmp_path, monkeypatch):
     x = torch.randn(1, 3, 56, 56)
     with torch.inference_mode():
         expected = reference(x)
-        assert_close_to(model(x), expected)
+        assert_outputs_close(model(x), expected)

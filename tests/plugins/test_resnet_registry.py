@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from conftest import randomise_batchnorm, run_cli, upstream_facts
+from parity import assert_outputs_close, own_size_input
 
 import mhub
 import mhub_registry
@@ -85,20 +86,22 @@ def _serve_locally(tmp_path, monkeypatch, reference, model, tag, converter, *, d
     return reference.eval()
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_pretrained_torchvision_checkpoint_loads_through_the_converter(tmp_path, monkeypatch):
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     reference = _serve_locally(tmp_path, monkeypatch, torchvision.models.resnet18(), "resnet18", "local_test",
                                "torchvision.resnet")
     model = mhub.create("resnet18.local_test", pretrained=True).eval()
-    x = torch.randn(1, 3, 64, 64)
+    x = own_size_input("resnet18.local_test")
     with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x), rtol=0, atol=1e-5)
+        assert_outputs_close(model(x), reference(x))
     with pytest.warns(UserWarning, match="newly initialised"):
         adapted = mhub.create("resnet18.local_test", pretrained=True, num_classes=10, in_chans=1).eval()
     assert adapted(torch.randn(1, 1, 64, 64)).shape == (1, 10)
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_high_level_pretrained_loads_the_default_weights_of_a_timm_model(tmp_path, monkeypatch):
     timm = pytest.importorskip("timm")
     from mhub_resnet.model import SEResNet
@@ -108,6 +111,6 @@ def test_high_level_pretrained_loads_the_default_weights_of_a_timm_model(tmp_pat
     reference = _serve_locally(tmp_path, monkeypatch, timm.create_model("seresnet18"), "seresnet18", "local_test",
                                "timm.resnet", default=True)
     model = SEResNet(18, pretrained=True).eval()
-    x = torch.randn(1, 3, 64, 64)
+    x = own_size_input("seresnet18")
     with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x), rtol=0, atol=1e-5)
+        assert_outputs_close(model(x), reference(x))

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import mhub
-from conftest import assert_close_to, count, upstream_facts
+from conftest import count, upstream_facts
+from parity import assert_outputs_close
 from family_checks import assert_parity, assert_same_layout, on_meta, randomise, serve_locally
 from mhub.layers import ImageSizeError
 from mhub_vit import configs
@@ -142,7 +143,7 @@ def test_384px_from_a_224px_checkpoint_equals_timm_resampling(tmp_path, monkeypa
     with torch.inference_mode():
         expected, actual = reference.eval()(x_for(384)), ours(x_for(384))
     assert float(expected.abs().max()) > 0.1
-    assert_close_to(actual, expected)
+    assert_outputs_close(actual, expected)
 
 
 def test_weights_trained_at_another_size_build_at_it(tmp_path, monkeypatch):

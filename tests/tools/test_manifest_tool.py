@@ -113,6 +113,18 @@ def test_bad_requests_are_clear_errors(tmp_path, toy):
     assert bad_metric.exit_code == 1 and "expected KEY=VALUE" in bad_metric.output
 
 
+def test_preprocess_writes_the_resize_that_predict_will_use_and_refuses_contradictions(tmp_path, toy):
+    weights, _ = toy
+    common = {"sources": ["https://example.invalid/a"], "license": "MIT", "out_dir": tmp_path / "reg"}
+    write_entry("toynet.timm", weights, preprocess={"crop": 64, "crop_pct": 0.9, "crop_mode": "squash"}, **common)
+    write_entry("toynet.plain", weights, preprocess={"crop": 96}, **common)
+    timm_set, plain = load_manifest(tmp_path / "reg" / "toy.toml")
+    assert timm_set.preprocess["resize"] == 71 and plain.preprocess["resize"] == 109  # floor(crop / crop_pct)
+    with pytest.raises(mhub.MhubError, match="resize 64 and crop_pct 0.9, which means resize 71"):
+        write_entry("toynet.bad", weights, preprocess={"crop": 64, "crop_pct": 0.9, "resize": 64}, **common)
+    assert [s.tag for s in load_manifest(tmp_path / "reg" / "toy.toml")] == ["timm", "plain"]
+
+
 def test_weights_converted_for_another_model_or_a_bad_tag_are_refused(tmp_path, toy):
     weights, _ = toy
     with pytest.raises(ConversionError, match="was converted for 'toynet', not 'toychain'"):

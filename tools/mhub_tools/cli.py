@@ -153,8 +153,9 @@ def validate_command(name: str, weights: Path, devices: tuple[str, ...], referen
 @click.option("--metrics-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="EVAL.json",
               help="Record top1/top5 measured by 'mhub eval NAME DATA --weights FILE --json' (--metric wins).")
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
-              help="Override the ImageNet defaults: resize=256 crop=224 interpolation=bilinear "
-                   "mean=0.485,0.456,0.406 std=0.229,0.224,0.225 (repeatable).")
+              help="Override the ImageNet defaults: crop=224 interpolation=bilinear mean=0.485,0.456,0.406 "
+                   "std=0.229,0.224,0.225, resize=floor(crop/crop_pct) with crop_pct=0.875; also crop_pct, "
+                   "crop_mode, test_size, test_crop_pct (repeatable; see mhub.imaging).")
 @click.option("--converter", help="Key map applied at pull time (only for torch-pickle files in upstream layout).")
 @click.option("--default", "default", is_flag=True, help="Make this tag the architecture's default.")
 @click.option("--description", help="Free text (default: the provenance mhub convert recorded).")

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import mhub
-from mhub import ConversionError, ManifestError
+from mhub import ConversionError, ManifestError, imaging
 from mhub._manifest import load_manifest
 from mhub.hub.convert import checkpoint_format
 
+# resize is written too: floor(crop / crop_pct), crop_pct 0.875 unless given (see mhub.imaging)
 DEFAULT_PREPROCESS: dict[str, Any] = {
-    "resize": 256, "crop": 224, "interpolation": "bilinear",
-    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+    "crop": 224, "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
 }
 
 
@@ -149,7 +149,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     from mhub.hub.integrity import sha256_file
 
     from .convert import apply_converter, infer_head
-    from .reference import InputSpec, reference_input, save_reference
+    from .reference import InputSpec, input_size, reference_input, save_reference
     from .validate import library_reference, load_model
 
     arch_name, dot, tag = name.partition(".")
@@ -173,7 +173,8 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     model = load_model(arch, state)
     num_classes, in_chans = infer_head(arch, state)
 
-    pre = {**DEFAULT_PREPROCESS, **(preprocess or {})}
+    pre = imaging.override(DEFAULT_PREPROCESS, preprocess)
+    pre = {"resize": imaging.resolve(pre)["resize"], **pre}  # also refuses what predict would refuse
     if description is None and provenance.get("source_sha256"):
         description = (f"converted by mhub {provenance.get('mhub_version', '?')} with "
                        f"{provenance.get('converter', '?')} from a file with sha256 {provenance['source_sha256']}")
@@ -201,7 +202,7 @@ def write_entry(name: str, weights: str | Path, *, sources: Sequence[str], licen
     if previous is not None and any(spec.name == f"{arch.name}.{tag}" for spec in load_manifest(manifest_path)):
         raise ManifestError(f"{manifest_path} already has an entry for {arch.name}.{tag}")
 
-    spec = InputSpec(int(pre.get("crop", 224)), in_chans)
+    spec = InputSpec(input_size(pre), in_chans)
     if reference:
         ref = library_reference(reference, arch, state, spec, num_classes, reference_weights=reference_weights,
                                 model_args=model_args, log=log)

@@ -55,10 +55,11 @@ class Reference:
 
 
 def input_size(preprocess: Mapping[str, Any] | None) -> int:
-    """The input size a weight set expects: its ``preprocess.crop``, else 224."""
-    if preprocess and isinstance(preprocess.get("crop"), int):
-        return preprocess["crop"]
-    return DEFAULT_SIZE
+    """The input size a weight set expects: its crop as :func:`mhub.imaging.resolve` reads ``preprocess``
+    (``crop``, else 224), so reference outputs, ``--image`` and ``mhub predict`` agree on it."""
+    from mhub import imaging
+
+    return imaging.resolve(preprocess)["crop"]
 
 
 def reference_input(spec: InputSpec = InputSpec()):

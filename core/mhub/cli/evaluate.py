@@ -30,10 +30,13 @@ from ._output import emit_json
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only N images, evenly spaced over DATA.")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv",
               help="Write path,label,top5 per image (top-5 class indices, best first).")
+@click.option("--test-size", is_flag=True,
+              help="Use the larger test-time input size upstream reports (preprocess test_size/test_crop_pct, "
+                   "timm's test_input_size), where the weight set gives one.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(name: str, data: Path, weights: Path | None, preprocess: tuple[str, ...], batch_size: int,
                  workers: int | None, device: str | None, limit: int | None, predictions: Path | None,
-                 as_json: bool) -> None:
+                 test_size: bool, as_json: bool) -> None:
     """Measure top-1 and top-5 accuracy of NAME[.TAG] on DATA with the weight set's own preprocessing.
 
     \b
@@ -52,7 +55,7 @@ def eval_command(name: str, data: Path, weights: Path | None, preprocess: tuple[
     progress = not as_json and sys.stderr.isatty()
     result = evaluate(name, data, weights=weights, preprocess=parse_pairs(preprocess, "--preprocess"),
                       batch_size=batch_size, workers=workers, device=device, limit=limit, predictions=predictions,
-                      progress=progress)
+                      test_size=test_size, progress=progress)
     if result.rank != 0:
         return
     if as_json:

@@ -13,7 +13,8 @@ from ._output import emit_json, human_size, progress_enabled
 
 @click.command("pull")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--endpoint", metavar="URL", help="Mirror serving <URL>/blobs/sha256/<hex> (default $MHUB_ENDPOINT).")
+@click.option("--endpoint", metavar="URL", help="Mirror serving <URL>/blobs/sha256/<hex>: http(s)://, file:// or "
+              "s3:// (default $MHUB_ENDPOINT).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of paths.")
 def pull_command(names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
@@ -141,25 +142,29 @@ def cache_prune(dry_run: bool, as_json: bool) -> None:
 
 
 @click.command("mirror")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("target")
 @click.argument("names", nargs=-1)
 @click.option("--endpoint", metavar="URL", help="Mirror to pull missing files from (default $MHUB_ENDPOINT).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def mirror_command(directory: str, names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
-    """Write a mirror tree into DIRECTORY for NAMES (default: everything cached).
+def mirror_command(target: str, names: tuple[str, ...], endpoint: str | None, quiet: bool, as_json: bool) -> None:
+    """Write a mirror tree into TARGET for NAMES (default: everything cached).
 
     \b
-    Serve it with any static HTTP server and point clients at it:
+    TARGET is a folder, or object storage (s3://bucket/prefix with mhub[s3];
+    any fsspec protocol) written with the storage library's own credentials;
+    blobs already there with the right size are skipped. Point clients at it:
       mhub mirror /srv/mhub resnet50 && python -m http.server -d /srv/mhub 8000
       MHUB_ENDPOINT=http://host:8000 mhub pull resnet50
+      mhub mirror s3://weights/mhub resnet50
+      MHUB_ENDPOINT=s3://weights/mhub mhub pull resnet50
     """
     from ..hub.mirror import write_mirror
 
-    records = write_mirror(directory, names, endpoint=endpoint, progress=progress_enabled(quiet or as_json))
+    records = write_mirror(target, names, endpoint=endpoint, progress=progress_enabled(quiet or as_json))
     if as_json:
         emit_json(records)
         return
     for record in records:
         click.echo(f"{record['name']:40s} {human_size(record['size']):>10s}  blobs/sha256/{record['sha256']}")
-    click.echo(f"{len(records)} file(s) in {directory}")
+    click.echo(f"{len(records)} file(s) in {target}")

@@ -22,7 +22,8 @@ nothing unverified cached:
 
 Environment:
     ``MHUB_HOME``: cache root (default: the platform user cache directory + ``/mhub``).
-    ``MHUB_ENDPOINT``: a mirror serving ``<endpoint>/blobs/sha256/<hex>``, tried before the sources.
+    ``MHUB_ENDPOINT``: a mirror serving ``<endpoint>/blobs/sha256/<hex>`` (``http(s)://``, ``file://`` or
+    object storage such as ``s3://bucket/prefix``), tried before the sources.
     ``MHUB_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``: use the cache only; a missing file is an ``OfflineError``.
     ``MHUB_REQUIRE_FULL_HASH=1``: refuse prefix-only entries (an ``IntegrityError``).
     ``MHUB_RETRIES``, ``MHUB_BACKOFF``, ``MHUB_MAX_WAIT``, ``MHUB_TIMEOUT``, ``MHUB_MIN_SPEED``,
@@ -31,7 +32,7 @@ Environment:
 
 Source fetchers (the ``register_sources`` hook)
 -----------------------------------------------
-A plugin adds a URL scheme with ``register("s3", "mhub_s3.fetch:fetch")``. The fetcher is called as::
+A plugin adds a URL scheme with ``register("ipfs", "mhub_ipfs.fetch:fetch")``. The fetcher is called as::
 
     fetcher(url: str, *, offset: int, staging: pathlib.Path) -> Iterable[bytes] | os.PathLike
 
@@ -53,7 +54,9 @@ A plugin adds a URL scheme with ``register("s3", "mhub_s3.fetch:fetch")``. The f
 
 Built in: ``http``/``https`` (requests: streaming, ``Range`` resume, redirects, retry on connection
 errors, timeouts, 429 and 5xx honouring ``Retry-After``, no retry on other 4xx), ``file`` and ``hf``
-(``hf://org/repo/path@revision`` through ``huggingface_hub.hf_hub_download``).
+(``hf://org/repo/path@revision`` through ``huggingface_hub.hf_hub_download``); after plugins' schemes,
+object storage: ``s3://`` (the ``mhub[s3]`` extra) and any protocol fsspec knows, configured by the
+storage library's own settings (:mod:`mhub.hub.objectstore`).
 """
 
 from .cache import Cache, NoSpaceError, home

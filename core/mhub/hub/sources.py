@@ -1,7 +1,8 @@
-"""Fetchers for source URL schemes: ``http``/``https`` (requests), ``file``, ``hf`` (huggingface_hub).
+"""Fetchers for source URL schemes: ``http``/``https`` (requests), ``file``, ``hf`` (huggingface_hub);
+object storage (``s3://`` and the other fsspec protocols) lives in :mod:`mhub.hub.objectstore`.
 
 A fetcher implements the protocol documented in :mod:`mhub.hub`; plugins add schemes through the
-``register_sources`` hook. requests and huggingface_hub are imported only when a fetch starts.
+``register_sources`` hook. requests, huggingface_hub and fsspec are imported only when a fetch starts.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def timeouts() -> tuple[float, float]:
 
 
 def fetcher_for(url: str) -> Source:
-    """The fetcher for ``url``'s scheme: a built-in one, or one a plugin registered.
+    """The fetcher for ``url``'s scheme: a built-in one, one a plugin registered, or object storage through
+    fsspec (:mod:`mhub.hub.objectstore`) for any other protocol fsspec knows.
 
     Raises:
         NetworkError: no fetcher handles the scheme (the message lists the known ones).
@@ -97,9 +99,13 @@ def fetcher_for(url: str) -> Source:
     sources = get_registry().sources
     if scheme in sources:
         return import_string(sources[scheme][0])
+    from . import objectstore
+
+    if objectstore.handles(scheme):
+        return objectstore.fetch_object
     known = ", ".join(sorted({*BUILTIN_SCHEMES, *sources}))
-    raise NetworkError(f"{url}: no fetcher for scheme '{scheme}://' (known: {known}); "
-                       "a plugin can add one with the register_sources hook")
+    raise NetworkError(f"{url}: no fetcher for scheme '{scheme}://' (known: {known}, and the protocols fsspec "
+                       "knows, s3:// with mhub[s3]); a plugin can add one with the register_sources hook")
 
 
 # -- http(s) ----------------------------------------------------------------------------------------
@@ -152,9 +158,9 @@ def fetch_http(url: str, *, offset: int = 0, staging: Path | None = None) -> Ite
     except requests.Timeout as error:
         raise TransientError(f"{url}: timed out ({error.__class__.__name__})") from error
     except requests.ConnectionError as error:
-        raise TransientError(f"{url}: connection failed: {_reason(error)}") from error
+        raise TransientError(f"{url}: connection failed: {error_reason(error)}") from error
     except requests.RequestException as error:
-        raise NetworkError(f"{url}: request failed: {_reason(error)}") from error
+        raise NetworkError(f"{url}: request failed: {error_reason(error)}") from error
     with response:
         status = response.status_code
         if status == 416 and offset:
@@ -164,9 +170,9 @@ def fetch_http(url: str, *, offset: int = 0, staging: Path | None = None) -> Ite
                                  retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 400:
             raise NetworkError(f"{url}: HTTP {status} {response.reason or ''}".rstrip())
-        if offset and (status != 206 or not _range_starts_at(response.headers.get("Content-Range"), offset)):
+        if offset and (status != 206 or not range_starts_at(response.headers.get("Content-Range"), offset)):
             raise ResumeUnsupported(f"{url}: server ignored Range (HTTP {status})")
-        _check_announced_length(url, response.headers.get("Content-Length"))
+        check_announced_length(url, response.headers.get("Content-Length"))
         raw = response.raw
         try:
             while chunk := raw.read1(CHUNK):
@@ -174,25 +180,27 @@ def fetch_http(url: str, *, offset: int = 0, staging: Path | None = None) -> Ite
         except Exception as error:  # urllib3 ProtocolError/ReadTimeoutError, socket errors: a drop
             if isinstance(error, MhubError):
                 raise
-            raise TransientError(f"{url}: connection lost mid-stream: {_reason(error)}") from error
+            raise TransientError(f"{url}: connection lost mid-stream: {error_reason(error)}") from error
 
 
-def _check_announced_length(url: str, length: str | None) -> None:
+def check_announced_length(url: str, length: str | None) -> None:
+    """Refuse at once a body whose announced length exceeds :data:`BODY_LIMIT` (an :class:`IntegrityError`)."""
     limit = BODY_LIMIT.get()
     if limit is not None and length and length.strip().isdigit() and int(length) > limit[0]:
         raise IntegrityError(f"{url}: the server announces {int(length)} bytes, more than the {limit[0]} "
                              f"allowed ({limit[1]}); nothing was cached")
 
 
-def _range_starts_at(content_range: str | None, offset: int) -> bool:
-    # "bytes 100-199/200"
+def range_starts_at(content_range: str | None, offset: int) -> bool:
+    """True when a ``Content-Range`` (``bytes 100-199/200``) starts at byte ``offset``."""
     if not content_range or not content_range.startswith("bytes "):
         return False
     first = content_range[6:].split("-", 1)[0]
     return first.isdigit() and int(first) == offset
 
 
-def _reason(error: BaseException) -> str:
+def error_reason(error: BaseException) -> str:
+    """The first line of an exception's message (its class name when empty), at most 300 characters."""
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return text[:300]
 
@@ -296,10 +304,10 @@ def fetch_hf(url: str, *, offset: int = 0, staging: Path) -> Path:
         # verdicts are final here; a 429/5xx on the file's GET it does not retry, so we do.
         status, method = _status_and_method(error)
         if method == "GET" and status is not None and (status == 429 or status >= 500):
-            raise TransientError(f"{url}: {_reason(error)}") from error
-        raise NetworkError(f"{url}: {_reason(error)}") from error
+            raise TransientError(f"{url}: {error_reason(error)}") from error
+        raise NetworkError(f"{url}: {error_reason(error)}") from error
     except Exception as error:  # httpx2 transport errors that escaped huggingface_hub's handling
-        raise NetworkError(f"{url}: {type(error).__name__}: {_reason(error)}") from error
+        raise NetworkError(f"{url}: {type(error).__name__}: {error_reason(error)}") from error
     return Path(path)
 
 
