@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
-from parity import assert_outputs_close
 from loopback import Fault, LoopbackServer
+from parity import assert_outputs_close
 
 from mhub import plugins
 

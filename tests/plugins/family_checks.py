@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import tomllib
@@ -104,20 +103,3 @@ def assert_listed(registry, facts: list[dict], name_of) -> None:
             assert spec.license == fact.get("weights_license", fact["license"])
         else:
             assert spec.metrics["top1"] == fact["timm_results_imagenet"]["top1"]
-
-
-def serve_locally(tmp_path, monkeypatch, state, *, model, converter, model_args=None):
-    """Save ``state`` as a checkpoint and register it as ``model.local_test`` through an MHUB_REGISTRY manifest
-    (a file:// source whose sha256 is computed here, independently of mhub)."""
-    from mhub import _registry
-    from mhub._manifest import dump_manifest
-
-    path = tmp_path / f"{model}.pth"
-    torch.save(state, path)
-    entry = {"model": model, "tag": "local_test", "sources": [path.as_uri()], "format": "torch-pickle",
-             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "converter": converter, "license": "test"}
-    if model_args:
-        entry["model_args"] = model_args
-    (tmp_path / "local.toml").write_text(dump_manifest([entry]))
-    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
-    _registry.reset_registry()

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from classic_reference import torchvision_model
 from conftest import run_cli, upstream_facts
-from parity import assert_outputs_close
 from loopback import LoopbackServer
+from parity import assert_outputs_close
 from torch import nn
 
 import mhub

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import mhub
-from conftest import run_cli, upstream_facts
-from parity import assert_outputs_close
+from conftest import run_cli, serve_locally, upstream_facts
 from family_checks import (assert_listed, assert_manifest_is_generated, assert_plugin_imports_without_torch,
-                           randomise, serve_locally)
+                           randomise)
+from parity import assert_outputs_close
 from mhub_convnext import configs
 
 

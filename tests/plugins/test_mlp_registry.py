@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import mhub
-from conftest import run_cli, upstream_facts
-from parity import assert_outputs_close
+from conftest import run_cli, serve_locally, upstream_facts
 from family_checks import (assert_listed, assert_manifest_is_generated, assert_plugin_imports_without_torch,
-                           materialise, on_meta, serve_locally)
+                           materialise, on_meta)
+from parity import assert_outputs_close
 from mhub_mlp import configs
 
 

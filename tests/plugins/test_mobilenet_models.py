@@ -17,8 +17,6 @@ from mhub_mobilenet import configs
 from mhub_mobilenet.convert import LayoutMismatch, efficientnet_pytorch_layout, timm_layout, torchvision_layout
 from mhub_mobilenet.model import irnet
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 torchvision = pytest.importorskip("torchvision")
 timm = pytest.importorskip("timm")
 

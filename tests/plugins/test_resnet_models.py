@@ -12,8 +12,6 @@ from torch import nn
 import mhub
 from mhub_resnet import configs, model as resnet_model
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 ALL = list(configs.MODELS)
 TORCHVISION = [n for n in ALL if configs.MODELS[n][2] == "torchvision"]
 TIMM = [n for n in ALL if n not in TORCHVISION]

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 import mhub
-from conftest import count, upstream_facts
+from conftest import count, serve_locally, upstream_facts
+from family_checks import assert_parity, assert_same_layout, on_meta, randomise
 from parity import assert_outputs_close
-from family_checks import assert_parity, assert_same_layout, on_meta, randomise, serve_locally
 from mhub.layers import ImageSizeError
 from mhub_vit import configs
 from mhub_vit.convert import from_timm, from_torchvision
