@@ -95,6 +95,22 @@ class WeightSpec:
         """``"sha256"`` for a full digest, ``"prefix-N"`` for an upstream prefix of N hex digits."""
         return "sha256" if self.sha256 else f"prefix-{len(self.sha256_prefix or '')}"
 
+    def require_classifier(self, task: str) -> None:
+        """Raise unless these weights have a usable classifier (``num_classes > 0``).
+
+        Args:
+            task: what needs class scores, for the message (``"classify images"``).
+
+        Raises:
+            NoWeightsError: headless weights (``num_classes = 0``).
+        """
+        if self.num_classes == 0:
+            from ._errors import NoWeightsError
+
+            raise NoWeightsError(f"{self.name} has no usable classifier (headless weights, num_classes = 0), so it "
+                                 f"cannot {task}; use it as a feature extractor: mhub.create('{self.name}', "
+                                 "pretrained=True) gives pooled features")
+
     @property
     def reference_path(self) -> Path | None:
         """Absolute path of the reference-output file, resolved next to the manifest."""

@@ -241,6 +241,18 @@ def test_an_architecture_may_default_its_head_size():
         plugins.unregister_plugin("head-test")
 
 
+@pytest.mark.parametrize("kwargs, words", [
+    ({"num_classes": -1}, "num_classes must be a non-negative integer"),
+    ({"num_classes": 2.5}, "num_classes must be a non-negative integer"),
+    ({"in_chans": 0}, "in_chans must be a positive integer"),
+    ({"drop_paht_rate": 0.1}, "resnet18: unknown argument 'drop_paht_rate'"),
+])
+def test_bad_create_arguments_are_one_clear_line(kwargs, words):
+    with pytest.raises(mhub.MhubError) as info:
+        mhub.create("resnet18", **kwargs)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
 def test_aux_classifiers_are_a_list_of_state_dict_prefixes():
     from mhub import PluginError
     from mhub._registry import Registry

@@ -43,7 +43,8 @@ def info_command(name: str, as_json: bool) -> None:
     """
     registry = get_registry()
     arch = registry.arch(name)
-    specs = [registry.weights_for(name)] if "." in name or name in registry.aliases else registry.tags(arch.name)
+    named = registry.resolve(name)[1] if "." in name or name in registry.aliases else None
+    specs = [named] if named is not None else registry.tags(arch.name)
     default = registry.default_weights(arch.name)
     data = {
         "name": arch.name,
