@@ -251,3 +251,15 @@ def test_bad_create_arguments_are_one_clear_line(kwargs, words):
     with pytest.raises(mhub.MhubError) as info:
         mhub.create("resnet18", **kwargs)
     assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_aux_classifiers_are_a_list_of_state_dict_prefixes():
+    from mhub import PluginError
+    from mhub._registry import Registry
+
+    registry = Registry()
+    registry.add_model("toy", "auxnet", "torch.nn:Identity", family="toy", aux_classifiers=["aux1", "aux2"])
+    assert registry.archs["auxnet"].aux_classifiers == ("aux1", "aux2")
+    for bad in ("aux1", [""], 1):
+        with pytest.raises(PluginError, match="aux_classifiers must be a list of state-dict prefixes"):
+            registry.add_model("toy", "badnet", "torch.nn:Identity", family="toy", aux_classifiers=bad)
