@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,15 @@ from mhub import _registry
 
 REPO = Path(__file__).resolve().parents[1]
 UPSTREAM_WEIGHTS = REPO / "data" / "upstream-weights.json"  # upstream facts, see data/README.md
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Every test runs with one torch thread: two pytest workers share two cores, so a second thread per worker
+    only adds contention (small tensor ops run ten times slower with it)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -37,16 +47,26 @@ def registry():
     return mhub.get_registry()
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Run the test with one torch thread: two pytest workers share two cores, so a second thread per worker
-    only adds contention (small tensor ops run ten times slower with it)."""
+def serve_locally(tmp_path, monkeypatch, state, *, model: str, converter: str, tag: str = "local_test",
+                  default: bool = False, model_args: dict | None = None) -> None:
+    """Save ``state`` as a checkpoint and register it as ``model.tag`` through an ``MHUB_REGISTRY`` manifest (a
+    file:// source whose sha256 is computed here, independently of mhub)."""
+    import hashlib
+
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    from mhub._manifest import dump_manifest
+
+    path = tmp_path / f"{model}-{tag}.pth"
+    torch.save(state, path)
+    entry = {"model": model, "tag": tag, "sources": [path.as_uri()], "format": "torch-pickle",
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "converter": converter, "license": "test",
+             "default": default, **({"model_args": model_args} if model_args else {})}
+    manifests = tmp_path / "manifests"
+    manifests.mkdir(exist_ok=True)
+    (manifests / "local.toml").write_text(dump_manifest([entry]))
+    monkeypatch.setenv("MHUB_REGISTRY", str(manifests))
+    _registry.reset_registry()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300):
@@ -60,6 +80,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, t
     if check and result.returncode != 0:
         raise AssertionError(f"mhub {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def upstream_facts() -> list[dict]:
+    """The upstream facts (``data/upstream-weights.json``): one dict per upstream weight set."""
+    return json.loads(UPSTREAM_WEIGHTS.read_text())
+
+
+def published_torchvision_params() -> dict[str, int]:
+    """torchvision's published ``num_params`` of each model's default weights (at its default size)."""
+    return {f["model"]: f["num_params"] for f in upstream_facts() if f["source"] == "torchvision" and f["is_default"]}
+
+
+def count(model) -> int:
+    """The number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def randomise_batchnorm(model, seed: int = 0):

@@ -7,6 +7,7 @@ their modules on first use.
 from importlib import import_module as _import_module
 
 from ._errors import (
+    ConfigError,
     ConversionError,
     FeatureError,
     IntegrityError,
@@ -48,8 +49,8 @@ def __getattr__(name: str):
 
 
 __all__ = sorted([
-    "BackboneClassifier", "ConversionError", "FeatureError", "FeatureNet", "IntegrityError", "ManifestError",
-    "MhubError", "NetworkError", "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError",
+    "BackboneClassifier", "ConfigError", "ConversionError", "FeatureError", "FeatureNet", "IntegrityError",
+    "ManifestError", "MhubError", "NetworkError", "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError",
     "UnknownModelError", "__version__", "backbone", "classifier", "create", "evaluate", "features", "fuse",
     "get_registry", "hookimpl", "layers", "list_models", "pull",
 ])

@@ -47,5 +47,9 @@ class ConversionError(MhubError):
     """A checkpoint could not be converted or loaded into an mhub model."""
 
 
+class ConfigError(MhubError, ValueError):
+    """A model configuration that does not exist or is missing; the message lists the valid ones."""
+
+
 class FeatureError(MhubError, ValueError):
     """Feature extraction was asked of a model that declares no (such) feature points, or with bad levels."""

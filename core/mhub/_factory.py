@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import FeatureError, NoWeightsError
+from ._errors import FeatureError, MhubError, NoWeightsError
 from ._registry import get_registry
 from ._specs import ArchSpec
 
@@ -18,7 +19,15 @@ def build(arch: ArchSpec, *, num_classes: int = 1000, in_chans: int = 3, **kwarg
     """
     builder = arch.load_builder()
     defaults = {k: v for k, v in arch.defaults.items() if k not in ("num_classes", "in_chans")}
-    return builder(**{**defaults, **kwargs}, num_classes=num_classes, in_chans=in_chans)
+    try:
+        return builder(**{**defaults, **kwargs}, num_classes=num_classes, in_chans=in_chans)
+    except TypeError as error:
+        # A keyword nobody along the builder's chain takes surfaces deep inside (a block's __init__): name it.
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if unknown and unknown.group(1) in kwargs:
+            raise MhubError(f"{arch.name}: unknown argument '{unknown.group(1)}' "
+                            f"(see help({arch.builder_name().replace(':', '.')}))") from error
+        raise
 
 
 def create(name: str, pretrained: bool = False, num_classes: int | None = None, in_chans: int = 3, *,
@@ -51,8 +60,14 @@ def create(name: str, pretrained: bool = False, num_classes: int | None = None, 
     Raises:
         UnknownModelError: no such model (close matches are suggested).
         NoWeightsError: ``pretrained=True`` for an architecture without weights.
+        MhubError: a negative ``num_classes``, ``in_chans`` below 1, or a keyword the builder does not take.
         FeatureError: ``out_indices`` without ``features_only``, or levels the model does not have.
     """
+    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
+                                    or num_classes < 0):
+        raise MhubError(f"num_classes must be a non-negative integer (0: no classifier), got {num_classes!r}")
+    if not isinstance(in_chans, int) or isinstance(in_chans, bool) or in_chans < 1:
+        raise MhubError(f"in_chans must be a positive integer, got {in_chans!r}")
     if fuse or channels_last or compile:
         from .inference import prepare
 

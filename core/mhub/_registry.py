@@ -27,7 +27,8 @@ from ._manifest import NAME_RE, load_manifest
 from ._specs import ArchSpec, WeightSpec
 
 BUILTIN_REFERENCE_LIBRARIES = ("torchvision", "timm")
-ARCH_FIELDS = {"defaults", "paper", "first_conv", "classifier", "num_params", "description", "aliases"}
+ARCH_FIELDS = {"defaults", "paper", "first_conv", "classifier", "aux_classifiers", "num_params", "description",
+               "aliases"}
 
 
 @dataclass
@@ -190,9 +191,13 @@ class Registry:
             raise PluginError(f"model '{name}': family must be a non-empty string")
         if not isinstance(meta.get("defaults") or {}, dict):
             raise PluginError(f"model '{name}': defaults must be a dict")
+        aux = meta.get("aux_classifiers") or ()
+        if not isinstance(aux, (list, tuple)) or not all(isinstance(prefix, str) and prefix for prefix in aux):
+            raise PluginError(f"model '{name}': aux_classifiers must be a list of state-dict prefixes")
         aliases = _alias_table(name, meta.get("aliases"))
         spec = ArchSpec(name=name, builder=builder, family=family, plugin=plugin,
-                        **{**meta, "defaults": dict(meta.get("defaults") or {}), "aliases": aliases})
+                        **{**meta, "defaults": dict(meta.get("defaults") or {}), "aux_classifiers": tuple(aux),
+                           "aliases": aliases})
         self._add(self.archs, name, spec, "architecture", plugin)
         for alias, tag in aliases.items():
             self._add(self.aliases, alias, (name, tag), "alias", plugin)

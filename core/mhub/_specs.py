@@ -22,6 +22,9 @@ class ArchSpec:
         paper: citation or URL of the paper the architecture comes from.
         first_conv: state-dict prefix of the first convolution (for ``in_chans`` adaptation).
         classifier: state-dict prefix of the final linear layer (for ``num_classes`` adaptation).
+        aux_classifiers: state-dict prefixes of auxiliary classifiers (training-only heads a builder adds on
+            request, e.g. GoogLeNet's ``aux1``/``aux2``); weights may lack them, and pretrained loading then
+            initialises them fresh.
         num_params: parameter count at 1000 classes and 3 input channels, where the plugin states it.
         description: one line shown by ``mhub info``.
         aliases: other names that resolve to this architecture (e.g. timm's names), each mapped to the tag its
@@ -36,6 +39,7 @@ class ArchSpec:
     paper: str | None = None
     first_conv: str | None = None
     classifier: str | None = None
+    aux_classifiers: tuple[str, ...] = ()
     num_params: int | None = None
     description: str | None = None
     aliases: Mapping[str, str | None] = field(default_factory=dict)
@@ -90,6 +94,22 @@ class WeightSpec:
     def hash_strength(self) -> str:
         """``"sha256"`` for a full digest, ``"prefix-N"`` for an upstream prefix of N hex digits."""
         return "sha256" if self.sha256 else f"prefix-{len(self.sha256_prefix or '')}"
+
+    def require_classifier(self, task: str) -> None:
+        """Raise unless these weights have a usable classifier (``num_classes > 0``).
+
+        Args:
+            task: what needs class scores, for the message (``"classify images"``).
+
+        Raises:
+            NoWeightsError: headless weights (``num_classes = 0``).
+        """
+        if self.num_classes == 0:
+            from ._errors import NoWeightsError
+
+            raise NoWeightsError(f"{self.name} has no usable classifier (headless weights, num_classes = 0), so it "
+                                 f"cannot {task}; use it as a feature extractor: mhub.create('{self.name}', "
+                                 "pretrained=True) gives pooled features")
 
     @property
     def reference_path(self) -> Path | None:

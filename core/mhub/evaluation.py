@@ -392,8 +392,7 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, progress:
         from .hub.client import pull
 
         spec = registry.weights_for(name)
-        if spec.num_classes == 0:
-            raise MhubError(f"{spec.name} has no classifier (headless weights, num_classes = 0): nothing to evaluate")
+        spec.require_classifier("be evaluated")  # before anything is pulled
         pull(spec, progress=progress)  # (the bar, if any, here rather than inside create)
         return Loaded(create(spec.name, pretrained=True).eval(), dict(spec.preprocess), spec.name,
                       published=dict(spec.metrics), num_classes=spec.num_classes)
@@ -405,6 +404,8 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, progress:
         arch, known = registry.resolve(name)
     except (UnknownModelError, NoWeightsError):  # a tag not registered yet: the contributor's own
         arch, known = registry.arch(name), None
+    if known is not None:
+        known.require_classifier("be evaluated")
     known = known or registry.default_weights(arch.name)
     path = Path(weights)
     if not path.is_file():

@@ -1,4 +1,4 @@
-"""Regex key maps for state-dict converters (torch-free, so plugins' ``convert.py`` stays importable cheaply).
+"""Key maps for state-dict converters (torch-free, so plugins' ``convert.py`` stays importable cheaply).
 
 A converter written with :func:`rename_keys` is a table: each upstream key is renamed by the first rule whose
 pattern matches all of it, optionally reshaped (a value-preserving view, e.g. a 1x1 convolution read as a
@@ -10,6 +10,9 @@ linear layer); a key no rule places, or two keys landing on one name, is an erro
     ]
     def from_upstream(state_dict):
         return rename_keys(state_dict, RULES, layout="upstream ViT")
+
+Where a key's place depends on the whole checkpoint (block numbers counted from its keys), :func:`map_keys`
+takes a function ``key -> new key or None`` instead, with the same checks.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ._errors import ConversionError
 
 Template = str | Callable[[re.Match], str]
 Rule = tuple[str, Template] | tuple[str, Template, Callable[[Any], Any]]
+Transform = Callable[[Any], Any]
 MAX_LISTED = 8
 
 
@@ -44,6 +48,41 @@ def rename_keys(state_dict: Mapping[str, Any], rules: Sequence[Rule], *, layout:
         ConversionError: keys that no rule places, or several keys renamed to the same name.
     """
     compiled = [(re.compile(rule[0]), rule[1], rule[2] if len(rule) > 2 else None) for rule in rules]
+
+    def place(key: str) -> tuple[str, Transform | None] | None:
+        for pattern, template, transform in compiled:
+            if match := pattern.fullmatch(key):
+                return (template(match) if callable(template) else match.expand(template)), transform
+        return None
+
+    return _move(state_dict, place, layout, drop)
+
+
+def map_keys(state_dict: Mapping[str, Any], rename: Callable[[str], str | None], *, layout: str,
+             drop: Iterable[str] = ()) -> dict[str, Any]:
+    """Rename every tensor of ``state_dict`` with a function; values pass through unchanged.
+
+    Args:
+        state_dict: the upstream tensors.
+        rename: upstream key -> mhub key, or ``None`` where the key has no place.
+        layout: names the upstream layout in error messages.
+        drop: patterns of keys that are deliberately left out (matched against the whole key).
+
+    Returns:
+        The renamed tensors, in the order of ``state_dict``.
+
+    Raises:
+        ConversionError: keys ``rename`` places nowhere, or several keys renamed to the same name.
+    """
+    def place(key: str) -> tuple[str, None] | None:
+        new = rename(key)
+        return None if new is None else (new, None)
+
+    return _move(state_dict, place, layout, drop)
+
+
+def _move(state_dict: Mapping[str, Any], place: Callable[[str], tuple[str, Transform | None] | None], layout: str,
+          drop: Iterable[str]) -> dict[str, Any]:
     dropped = [re.compile(pattern) for pattern in drop]
     out: dict[str, Any] = {}
     source: dict[str, str] = {}
@@ -51,17 +90,15 @@ def rename_keys(state_dict: Mapping[str, Any], rules: Sequence[Rule], *, layout:
     for key, value in state_dict.items():
         if any(pattern.fullmatch(key) for pattern in dropped):
             continue
-        for pattern, template, transform in compiled:
-            match = pattern.fullmatch(key)
-            if match:
-                new = template(match) if callable(template) else match.expand(template)
-                if new in out:
-                    clashes.append(f"{source[new]} and {key} -> {new}")
-                out[new] = transform(value) if transform else value
-                source[new] = key
-                break
-        else:
+        placed = place(key)
+        if placed is None:
             unplaced.append(key)
+            continue
+        new, transform = placed
+        if new in out:
+            clashes.append(f"{source[new]} and {key} -> {new}")
+        out[new] = transform(value) if transform else value
+        source[new] = key
     if unplaced:
         raise ConversionError(f"{len(unplaced)} key(s) of the {layout} checkpoint have no place in mhub's layout: "
                               f"{_listing(unplaced)}")

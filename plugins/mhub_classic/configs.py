@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mhub import MhubError
-
-
-class ConfigError(MhubError, ValueError):
-    """An unknown or missing configuration of a classic architecture (the message lists the valid ones)."""
+from mhub import ConfigError  # noqa: F401 - the family's configuration error, as mhub_classic.configs.ConfigError
 
 
 ALEXNET_PAPER = ("Krizhevsky, One weird trick for parallelizing convolutional neural networks, 2014 "
@@ -104,6 +100,9 @@ ARCHS: dict[str, tuple[str, dict[str, Any], str, str, int]] = {
     "googlenet": ("googlenet", {}, GOOGLENET_PAPER, "backbone.conv1.conv", 6624904),
 }
 CLASSIFIER = "classifier.fc"
+# Auxiliary classifiers a model built with aux_logits=True has; torchvision's GoogLeNet weights hold untrained
+# ones, which the converter leaves out, so pretrained loading initialises them fresh.
+AUX_CLASSIFIERS = {"googlenet": tuple(GOOGLENET_AUX_TAPS.values())}
 
 CONVERTERS = {
     "torchvision.classic": "mhub_classic.convert:from_torchvision",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mhub import ConversionError
+from mhub.keymap import map_keys
 
 Renamer = Callable[[str], "str | None"]  # upstream key -> our key, None when it has no place
 _PARAM = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
@@ -160,21 +161,6 @@ def _layout(state_dict: Mapping[str, Any]) -> tuple[str, Callable[..., Renamer]]
                           "features.conv0, inception3a, fire-module, features.0 or classifier keys)")
 
 
-def _apply(state_dict: Mapping[str, Any], rename: Renamer, layout: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    unmapped = []
-    for key, value in state_dict.items():
-        new = rename(key)
-        if new is None:
-            unmapped.append(key)
-        else:
-            out[new] = value
-    if unmapped:
-        shown = ", ".join(sorted(unmapped)[:8]) + (f" and {len(unmapped) - 8} more" if len(unmapped) > 8 else "")
-        raise ConversionError(f"{len(unmapped)} key(s) have no place in the mhub {layout} layout: {shown}")
-    return out
-
-
 def from_torchvision(state_dict: Mapping[str, Any], *, aux_logits: bool = False) -> dict[str, Any]:
     """torchvision AlexNet, VGG (``_bn`` too), SqueezeNet, DenseNet or GoogLeNet -> mhub.
 
@@ -188,9 +174,8 @@ def from_torchvision(state_dict: Mapping[str, Any], *, aux_logits: bool = False)
         ConversionError: an unrecognised layout, or keys that have no place in ours (listed).
     """
     layout, renamer = _layout(state_dict)
-    if layout == "GoogLeNet" and not aux_logits:
-        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(("aux1.", "aux2."))}
-    return _apply(state_dict, renamer(state_dict), layout)
+    drop = [r"aux[12]\..*"] if layout == "GoogLeNet" and not aux_logits else []
+    return map_keys(state_dict, renamer(state_dict), layout=f"torchvision {layout}", drop=drop)
 
 
 def features_from_torchvision(state_dict: Mapping[str, Any]) -> dict[str, Any]:

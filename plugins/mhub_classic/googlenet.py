@@ -7,14 +7,14 @@ every convolution (epsilon 1e-3) as in torchvision's port, whose checkpoint load
 :data:`mhub_classic.configs.GOOGLENET_LAYERS`).
 
 - ``transform_input``: torchvision's weights expect inputs normalised to [-1, 1] (``(x - 0.5) / 0.5``); with it,
-  the backbone first turns ImageNet-normalised inputs into that. It is a property of those weights: their
-  manifest entry sets it (``[weights.model_args]``), so ``mhub.create("googlenet", pretrained=True)`` takes
-  the usual ImageNet preprocessing.
+  the backbone first turns ImageNet-normalised inputs into that (:class:`mhub.layers.Renormalize`, as in
+  Inception v3). It is a property of those weights: their manifest entry sets it (``[weights.model_args]``), so
+  ``mhub.create("googlenet", pretrained=True)`` takes the usual ImageNet preprocessing.
 - ``aux_logits``: the two auxiliary classifiers of the paper, off by default. When on, the model in training
   mode returns ``GoogLeNetOutputs(logits, aux_logits2, aux_logits1)`` like torchvision's; in eval mode, logits.
 
 Layout: ``backbone`` = [``transform``], ``conv1``, ``pool1``, ``conv2``, ``conv3``, ``pool2``, then the
-Inception modules and pools of the table, each module with branches ``branch1x1`` (a
+Inception modules and pools of the table, each module a :class:`mhub.layers.ConcatBranches` of ``branch1x1`` (a
 :func:`~mhub.layers.conv_norm` unit), ``branch3x3`` and ``branch5x5`` (``reduce``, ``conv``) and
 ``branch_pool`` (``pool``, ``proj``); ``classifier`` (pool, flatten, dropout, ``fc``); with ``aux_logits``,
 ``aux1`` and ``aux2`` (``pool``, ``conv``, ``flatten``, ``fc1``, ``act``, ``dropout``, ``fc``).
@@ -30,48 +30,44 @@ from torch import nn
 
 from mhub._model import BackboneClassifier
 from mhub.imaging import IMAGENET_MEAN, IMAGENET_STD
-from mhub.layers import conv_norm, create_classifier
+from mhub.layers import ConcatBranches, Renormalize, conv_norm, create_classifier
 
 from .configs import GOOGLENET_AUX_TAPS, GOOGLENET_LAYERS, ConfigError
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
+_MODULES = {name: widths for name, *widths in GOOGLENET_LAYERS if len(widths) > 1}  # name -> module widths
 
 _unit = partial(conv_norm, eps=1e-3)  # conv (no bias), BatchNorm with epsilon 1e-3, ReLU
 
 
-class InputTransform(nn.Module):
-    """Turn ImageNet-normalised inputs into ``(x - 0.5) / 0.5``-normalised ones: ``x * std / 0.5 + (mean - 0.5) / 0.5``.
+def renormalize(in_chans: int = 3) -> Renormalize:
+    """``transform_input``: ImageNet-normalised inputs to the ``[-1, 1]`` range torchvision's weights expect.
 
-    With other than 3 channels the means of the ImageNet constants are used for every channel (the weights
-    saw per-channel transforms, so this only approximates them).
+    With other than 3 channels every channel gets the means of the ImageNet constants (the weights saw
+    per-channel transforms, so this only approximates them).
     """
-
-    def __init__(self, in_chans: int = 3):
-        super().__init__()
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if in_chans == 3 else \
-            ((sum(IMAGENET_MEAN) / 3,) * in_chans, (sum(IMAGENET_STD) / 3,) * in_chans)
-        self.scale = tuple(s / 0.5 for s in std)
-        self.shift = tuple((m - 0.5) / 0.5 for m in mean)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * x.new_tensor(self.scale).view(1, -1, 1, 1) + x.new_tensor(self.shift).view(1, -1, 1, 1)
+    if in_chans == 3:
+        return Renormalize()
+    mean, std = sum(IMAGENET_MEAN) / 3, sum(IMAGENET_STD) / 3
+    return Renormalize((mean,) * in_chans, (std,) * in_chans, (0.5,) * in_chans, (0.5,) * in_chans)
 
 
-class Inception(nn.Module):
+def inception_module(in_chs: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
+                     pool_proj: int) -> ConcatBranches:
     """Four parallel branches concatenated: 1x1; 1x1 then 3x3; 1x1 then "5x5" (3x3); 3x3 max pool then 1x1."""
+    return ConcatBranches(OrderedDict(
+        branch1x1=_unit(1, in_chs, ch1x1),
+        branch3x3=nn.Sequential(OrderedDict(reduce=_unit(1, in_chs, ch3x3red), conv=_unit(3, ch3x3red, ch3x3))),
+        branch5x5=nn.Sequential(OrderedDict(reduce=_unit(1, in_chs, ch5x5red), conv=_unit(3, ch5x5red, ch5x5))),
+        branch_pool=nn.Sequential(OrderedDict(pool=nn.MaxPool2d(3, 1, padding=1, ceil_mode=True),
+                                              proj=_unit(1, in_chs, pool_proj))),
+    ))
 
-    def __init__(self, in_chs: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
-                 pool_proj: int):
-        super().__init__()
-        self.branch1x1 = _unit(1, in_chs, ch1x1)
-        self.branch3x3 = nn.Sequential(OrderedDict(reduce=_unit(1, in_chs, ch3x3red), conv=_unit(3, ch3x3red, ch3x3)))
-        self.branch5x5 = nn.Sequential(OrderedDict(reduce=_unit(1, in_chs, ch5x5red), conv=_unit(3, ch5x5red, ch5x5)))
-        self.branch_pool = nn.Sequential(OrderedDict(pool=nn.MaxPool2d(3, 1, padding=1, ceil_mode=True),
-                                                     proj=_unit(1, in_chs, pool_proj)))
-        self.out_chs = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1x1(x), self.branch3x3(x), self.branch5x5(x), self.branch_pool(x)], 1)
+def _out_chs(module: str) -> int:
+    """Channels the Inception module ``module`` of the table outputs: the sum of its branches' widths."""
+    ch1x1, _, ch3x3, _, ch5x5, pool_proj = _MODULES[module]
+    return ch1x1 + ch3x3 + ch5x5 + pool_proj
 
 
 def aux_classifier(in_chs: int, num_classes: int, *, dropout: float = 0.7) -> nn.Sequential:
@@ -106,7 +102,7 @@ class GoogLeNet(BackboneClassifier):
         if num_classes < 1:
             raise ConfigError(f"auxiliary classifiers need num_classes >= 1, got {num_classes}")
         for tap, head in GOOGLENET_AUX_TAPS.items():
-            aux = aux_classifier(self.backbone.get_submodule(tap).out_chs, num_classes, dropout=dropout)
+            aux = aux_classifier(_out_chs(tap), num_classes, dropout=dropout)
             _init_weights(aux)
             self.add_module(head, aux.to(next(self.parameters()).device))
         return self
@@ -130,8 +126,8 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
         num_classes: classifier outputs (0: no final linear layer; then no auxiliary classifiers either).
         in_chans: input channels.
         aux_logits: add the auxiliary classifiers (training only). torchvision's weights hold none worth
-            loading; ``GoogLeNet(pretrained=True, aux_logits=True)`` adds fresh ones after loading.
-        transform_input: re-normalise ImageNet-normalised inputs to [-1, 1] first (see :class:`InputTransform`);
+            loading: ``mhub.create("googlenet", pretrained=True, aux_logits=True)`` initialises them fresh.
+        transform_input: re-normalise ImageNet-normalised inputs to [-1, 1] first (see :func:`renormalize`);
             the weight sets that need it set it.
         dropout: dropout before the final linear layer.
         aux_dropout: dropout inside the auxiliary classifiers.
@@ -139,7 +135,7 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
     Returns:
         A :class:`GoogLeNet`; the backbone has output stride 32.
     """
-    layers: list[tuple[str, nn.Module]] = [("transform", InputTransform(in_chans))] if transform_input else []
+    layers: list[tuple[str, nn.Module]] = [("transform", renormalize(in_chans))] if transform_input else []
     layers += [("conv1", _unit(7, in_chans, 64, stride=2)), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
                ("conv2", _unit(1, 64, 64)), ("conv3", _unit(3, 64, 192)), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True))]
     chs = 192
@@ -151,8 +147,8 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
             layers.append((name, nn.MaxPool2d(widths[0], 2, ceil_mode=True)))
             feature_info.append({"reduction": 2 * feature_info[-1]["reduction"]})
         else:
-            layers.append((name, Inception(chs, *widths)))
-            chs = layers[-1][1].out_chs
+            layers.append((name, inception_module(chs, *widths)))
+            chs = _out_chs(name)
             feature_info[-1].update(module=f"backbone.{name}", num_chs=chs)
     model = GoogLeNet(nn.Sequential(OrderedDict(layers)), create_classifier(chs, num_classes, dropout=dropout),
                       feature_info=feature_info)

@@ -10,7 +10,7 @@ Three levels, as in Metalhead 0.8:
   configuration, stem width; dropout, memory-efficient checkpointing) and
   :func:`~mhub_classic.googlenet.googlenet` (auxiliary classifiers, ``transform_input``);
 - registry builders: one function per registered name (``vgg16_bn(...)``), from
-  :data:`mhub_classic.configs.ARCHS`.
+  :data:`mhub_classic.configs.ARCHS` by :func:`mhub.families.registry_builder`.
 
 Every conv + BatchNorm pair is a :func:`mhub.layers.conv_norm` unit (pre-activation, ``revnorm=True``, in
 DenseNet), so BatchNorm fusion and feature extraction find them without knowing these architectures.
@@ -23,11 +23,12 @@ from typing import Any
 
 from torch import nn
 
+import mhub
 from mhub._model import BackboneClassifier
+from mhub.families import config_name, registry_builder
 
 from . import configs
 from .alexnet import alexnet
-from .configs import ConfigError
 from .densenet import densenet
 from .googlenet import googlenet
 from .squeezenet import squeezenet
@@ -38,45 +39,17 @@ MID_LEVEL: dict[str, Callable[..., BackboneClassifier]] = {
 }
 
 
-# -- registry builders -------------------------------------------------------------------------------------
-def _registry_builder(name: str) -> Callable[..., BackboneClassifier]:
-    function, arguments = configs.ARCHS[name][:2]
-
-    def build(**kwargs: Any) -> BackboneClassifier:
-        return MID_LEVEL[function](**{**arguments, **kwargs})
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"Build ``{name}``; keyword arguments as :func:`mhub_classic.{function}.{function}`."
-    return build
-
-
 # One module-level builder per registered name, so "mhub_classic.model:<name>" resolves lazily.
-for _name in configs.ARCHS:
-    globals()[_name] = _registry_builder(_name)
-del _name
+for _name, (_function, _arguments, *_) in configs.ARCHS.items():
+    globals()[_name] = registry_builder(_name, MID_LEVEL[_function], _arguments)
+del _name, _function, _arguments
 
 
 # -- high level --------------------------------------------------------------------------------------------
-def _create(name: str, pretrained: bool, in_chans: int, num_classes: int | None, kwargs: dict[str, Any]) -> nn.Module:
-    import mhub
-
-    return mhub.create(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
-def _named(family: str, choice: Any, names: dict[Any, str]) -> str:
-    """The registered name of ``family``'s configuration ``choice``; a clear error for a missing or unknown one."""
-    valid = ", ".join(map(repr, names))
-    if choice is None:
-        raise ConfigError(f"{family} has no default configuration; give one of {valid}")
-    if choice not in names:
-        raise ConfigError(f"{family} has no configuration {choice!r}; valid: {valid}")
-    return names[choice]
-
-
 def AlexNet(*, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
             **kwargs: Any) -> nn.Module:
     """AlexNet (torchvision's ``alexnet``); ``kwargs`` as :func:`~mhub_classic.alexnet.alexnet`."""
-    return _create("alexnet", pretrained, in_chans, num_classes, kwargs)
+    return mhub.create("alexnet", pretrained, num_classes, in_chans, **kwargs)
 
 
 def VGG(depth: int | None = None, *, batchnorm: bool = False, pretrained: bool = False, in_chans: int = 3,
@@ -94,8 +67,8 @@ def VGG(depth: int | None = None, *, batchnorm: bool = False, pretrained: bool =
     Raises:
         ConfigError: no depth, or one without a configuration.
     """
-    name = _named("VGG", depth, {d: f"vgg{d}" for d in configs.VGG_CONFIGS})
-    return _create(name + ("_bn" if batchnorm else ""), pretrained, in_chans, num_classes, kwargs)
+    name = config_name("VGG", depth, {d: f"vgg{d}" for d in configs.VGG_CONFIGS}, what="a depth")
+    return mhub.create(name + ("_bn" if batchnorm else ""), pretrained, num_classes, in_chans, **kwargs)
 
 
 def SqueezeNet(version: str | None = None, *, pretrained: bool = False, in_chans: int = 3,
@@ -105,8 +78,9 @@ def SqueezeNet(version: str | None = None, *, pretrained: bool = False, in_chans
     Raises:
         ConfigError: no version, or an unknown one.
     """
-    name = _named("SqueezeNet", version, {v: f"squeezenet{v}" for v in configs.SQUEEZENET_CONFIGS})
-    return _create(name, pretrained, in_chans, num_classes, kwargs)
+    name = config_name("SqueezeNet", version, {v: f"squeezenet{v}" for v in configs.SQUEEZENET_CONFIGS},
+                       what="a version")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def DenseNet(depth: int | None = None, *, pretrained: bool = False, in_chans: int = 3,
@@ -118,8 +92,8 @@ def DenseNet(depth: int | None = None, *, pretrained: bool = False, in_chans: in
     Raises:
         ConfigError: no depth, or one without a configuration.
     """
-    name = _named("DenseNet", depth, {d: f"densenet{d}" for d in configs.DENSENET_CONFIGS})
-    return _create(name, pretrained, in_chans, num_classes, kwargs)
+    name = config_name("DenseNet", depth, {d: f"densenet{d}" for d in configs.DENSENET_CONFIGS}, what="a depth")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def GoogLeNet(*, aux_logits: bool = False, pretrained: bool = False, in_chans: int = 3,
@@ -127,16 +101,11 @@ def GoogLeNet(*, aux_logits: bool = False, pretrained: bool = False, in_chans: i
     """GoogLeNet (torchvision's ``googlenet``).
 
     Args:
-        aux_logits: add the two auxiliary classifiers (training only). With ``pretrained`` they are attached,
-            freshly initialised, after the weights are loaded (torchvision's weights hold no trained ones).
+        aux_logits: add the two auxiliary classifiers (training only). With ``pretrained`` they are freshly
+            initialised, with a warning (torchvision's weights hold no trained ones).
         pretrained: load the registry's default weights (which set ``transform_input``).
         in_chans: input channels.
         num_classes: classifier outputs (default 1000, or the weights' classes when pretrained).
         **kwargs: options of :func:`~mhub_classic.googlenet.googlenet` (``dropout``, ``aux_dropout``...).
     """
-    if not (pretrained and aux_logits):
-        return _create("googlenet", pretrained, in_chans, num_classes, {"aux_logits": aux_logits, **kwargs})
-    aux_dropout = kwargs.pop("aux_dropout", 0.7)
-    model = _create("googlenet", pretrained, in_chans, num_classes, kwargs)
-    head = getattr(model.classifier, "fc", None)
-    return model.add_aux_classifiers(head.out_features if head is not None else 0, dropout=aux_dropout)
+    return mhub.create("googlenet", pretrained, num_classes, in_chans, aux_logits=aux_logits, **kwargs)

@@ -14,14 +14,13 @@ FAMILY = "classic"
 def register_models(register):
     for name, (_, _, paper, first_conv, num_params) in configs.ARCHS.items():
         register(name, f"mhub_classic.model:{name}", family=FAMILY, paper=paper, num_params=num_params,
-                 first_conv=first_conv, classifier=configs.CLASSIFIER, description=f"{name} (torchvision layout)")
+                 first_conv=first_conv, classifier=configs.CLASSIFIER,
+                 aux_classifiers=configs.AUX_CLASSIFIERS.get(name, ()), description=f"{name} (torchvision layout)")
 
 
 @hookimpl
 def register_weights(register):
-    path = mhub_registry.manifest(FAMILY)
-    if path.exists():
-        register(path)
+    mhub_registry.register_manifests(register, FAMILY)
 
 
 @hookimpl

@@ -31,9 +31,11 @@ from typing import Any
 
 from torch import nn
 
-from mhub import MhubError
+import mhub
+from mhub import ConfigError
 from mhub._model import BackboneClassifier
 from mhub.builders import BlockBuilder, stage_widths
+from mhub.families import config_name
 from mhub.layers import LayerNorm2d, LayerScale, Mlp, StochasticDepth, conv_norm, create_classifier
 
 from . import configs
@@ -43,7 +45,7 @@ LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)  # ConvNeXt's LayerNorm epsilon (of
 ACTIVATIONS: dict[str, LayerFactory] = {"gelu": nn.GELU, "relu": nn.ReLU}
 
 
-class ConvNeXtConfigError(MhubError, ValueError):
+class ConvNeXtConfigError(ConfigError):
     """An unknown or missing ConvNeXt / ConvMixer configuration (the message lists the valid ones)."""
 
 
@@ -190,12 +192,6 @@ def convmixer(dim: int, depth: int, *, kernel_size: int = 9, patch_size: int = 7
 
 
 # -- high level ------------------------------------------------------------------------------------
-def _create(name: str, pretrained: bool, in_chans: int, num_classes: int | None, **kwargs: Any) -> nn.Module:
-    import mhub
-
-    return mhub.create(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
 def ConvNeXt(size: str | None = None, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
              **kwargs: Any) -> nn.Module:
     """ConvNeXt by size, e.g. ``ConvNeXt("tiny")`` (``convnext_tiny``).
@@ -211,12 +207,9 @@ def ConvNeXt(size: str | None = None, *, pretrained: bool = False, in_chans: int
     Raises:
         ConvNeXtConfigError: no size, or an unknown one.
     """
-    valid = ", ".join(repr(s) for s in configs.CONVNEXT_SIZES)
-    if size is None:
-        raise ConvNeXtConfigError(f"ConvNeXt has no default configuration; give a size: {valid}")
-    if f"convnext_{size}" not in configs.CONVNEXT:
-        raise ConvNeXtConfigError(f"unknown ConvNeXt size {size!r}; valid: {valid}")
-    return _create(f"convnext_{size}", pretrained, in_chans, num_classes, **kwargs)
+    name = config_name("ConvNeXt", size, {s: f"convnext_{s}" for s in configs.CONVNEXT_SIZES}, what="a size",
+                       error=ConvNeXtConfigError)
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def ConvMixer(dim: int | None = None, depth: int | None = None, *, pretrained: bool = False, in_chans: int = 3,
@@ -236,7 +229,7 @@ def ConvMixer(dim: int | None = None, depth: int | None = None, *, pretrained: b
         raise ConvNeXtConfigError(f"ConvMixer has no default configuration; give dim and depth, e.g. {valid}")
     name = registered.get((dim, depth))
     if name is not None and not set(kwargs) & {"kernel_size", "patch_size", "act"}:
-        return _create(name, pretrained, in_chans, num_classes, **kwargs)
+        return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
     if pretrained:
         raise ConvNeXtConfigError(f"no pretrained ConvMixer({dim}, {depth}) with these options; registered: {valid}")
     return convmixer(dim, depth, num_classes=1000 if num_classes is None else num_classes, in_chans=in_chans,

@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from mhub import MhubError
+from mhub import ConfigError
 from mhub.layers import ConcatBranches, StochasticDepth, basic_conv_bn, make_norm
 
 VALID = 0  # TensorFlow 'VALID' padding; specs without a padding keep the size (k // 2)
 
 
-class InceptionConfigError(MhubError, ValueError):
+class InceptionConfigError(ConfigError):
     """An invalid Inception/Xception configuration (the message says what and lists valid choices)."""
 
 

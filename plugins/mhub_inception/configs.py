@@ -113,6 +113,9 @@ ARCHS: dict[str, tuple[str, dict, str, str, int | None]] = {
 
 FIRST_CONV = {"inception": "backbone.stem.conv1a.conv", "xception": "backbone.stem.conv1.conv"}
 CLASSIFIER = "classifier.fc"
+# Auxiliary classifiers a model built with aux_logits=True has; the registered weights hold none (the converters
+# leave torchvision's out), so pretrained loading initialises them fresh.
+AUX_CLASSIFIERS = {"inception_v3": ("aux",)}
 CONVERTERS = {
     "torchvision.inception": "mhub_inception.convert:from_torchvision",
     "timm.inception": "mhub_inception.convert:from_timm",

@@ -24,10 +24,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mhub import ConversionError
+from mhub.keymap import map_keys
 
 from . import configs
 
-DROP = ""  # a rename result: the key is deliberately left out
+AUX_LOGITS = [r"AuxLogits\..*"]  # Inception v3's auxiliary classifier: only serves training
 _NORM_PARAMS = "weight|bias|running_mean|running_var|num_batches_tracked"
 _UNIT = re.compile(rf"^(conv\.weight|bn\.(?:{_NORM_PARAMS}))$")
 
@@ -41,22 +42,6 @@ def _unit(rest: str) -> str | None:
 
 def _join(prefix: str, rest: str | None) -> str | None:
     return None if rest is None else f"{prefix}.{rest}"
-
-
-def _rename(state_dict: Mapping[str, Any], rename: Callable[[str], str | None], layout: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    unplaced = []
-    for key, value in state_dict.items():
-        new = rename(key)
-        if new is None:
-            unplaced.append(key)
-        elif new != DROP:
-            out[new] = value
-    if unplaced:
-        shown = ", ".join(sorted(unplaced)[:8]) + (f" and {len(unplaced) - 8} more" if len(unplaced) > 8 else "")
-        raise ConversionError(f"{len(unplaced)} key(s) of the {layout} layout have no place in mhub's Inception "
-                              f"layout: {shown}")
-    return out
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -94,8 +79,6 @@ def _v3_key(key: str) -> str | None:
         return _join(f"backbone.stem.{_V3_STEM[head]}", _unit(rest))
     if head == "fc" and rest in ("weight", "bias"):
         return f"classifier.fc.{rest}"
-    if head == "AuxLogits":
-        return DROP
     if (m := re.match(r"^Mixed_(\d[a-e])$", head)) and m[1] in _V3_MIXED:
         stage, block, kind = _V3_MIXED[m[1]]
         name, _, param = rest.partition(".")
@@ -111,7 +94,7 @@ def from_torchvision(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConversionError: keys that have no place in the mhub layout.
     """
-    return _rename(state_dict, _v3_key, "Inception v3")
+    return map_keys(state_dict, _v3_key, layout="torchvision Inception v3", drop=AUX_LOGITS)
 
 
 # -- Inception-v4 and Inception-ResNet-v2 (timm, after Cadene's TF-slim ports) -----------------------------
@@ -292,15 +275,15 @@ def from_timm(state_dict: Mapping[str, Any]) -> dict[str, Any]:
         ConversionError: not a timm Inception-family layout, or keys that have no place in mhub's layout.
     """
     if "Conv2d_1a_3x3.conv.weight" in state_dict:
-        return _rename(state_dict, _v3_key, "timm inception_v3")
+        return map_keys(state_dict, _v3_key, layout="timm inception_v3", drop=AUX_LOGITS)
     if "features.0.conv.weight" in state_dict:
-        return _rename(state_dict, _v4_key, "timm inception_v4")
+        return map_keys(state_dict, _v4_key, layout="timm inception_v4")
     if "conv2d_1a.conv.weight" in state_dict:
-        return _rename(state_dict, _irv2_key, "timm inception_resnet_v2")
+        return map_keys(state_dict, _irv2_key, layout="timm inception_resnet_v2")
     if "conv1.weight" in state_dict and any(key.startswith("block1.rep.") for key in state_dict):
-        return _rename(state_dict, _legacy_xception_map(state_dict), "timm legacy_xception")
+        return map_keys(state_dict, _legacy_xception_map(state_dict), layout="timm legacy_xception")
     if "stem.0.conv.weight" in state_dict:
-        return _rename(state_dict, _aligned_xception_map(state_dict), "timm xception_aligned")
+        return map_keys(state_dict, _aligned_xception_map(state_dict), layout="timm xception_aligned")
     first = ", ".join(list(state_dict)[:3])
     raise ConversionError(f"not a timm Inception-family checkpoint (first keys: {first}); expected the first "
                           "convolution of inception_v3, inception_v4, inception_resnet_v2, legacy_xception or "

@@ -27,16 +27,16 @@ flows), Inception-ResNet-v2's ``backbone.head`` (1x1 conv unit) and the pre-acti
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-import math
-
 import torch
 from torch import nn
 
+import mhub
 from mhub._model import BackboneClassifier
 from mhub.builders import BlockBuilder, build_stages
 from mhub.layers import Renormalize, create_classifier
@@ -215,7 +215,8 @@ def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool
         num_classes: classifier outputs (0: pooled features come out).
         in_chans: input channels.
         aux_logits: add the auxiliary classifier on the 17x17 grid (:class:`AuxClassifierModel`); off by
-            default, as it only serves training.
+            default, as it only serves training. The registered weights hold none:
+            ``mhub.create("inception_v3", pretrained=True, aux_logits=True)`` initialises it fresh.
         transform_input: start with :class:`mhub.layers.Renormalize`, so that weights trained on inputs in
             ``[-1, 1]`` take ImageNet-normalised images (torchvision's weights need it; their weight set sets it).
         stages: the body table (see :mod:`mhub_inception.configs`).
@@ -349,16 +350,6 @@ def _truncated_normal_init(model: nn.Module) -> None:
 
 
 # -- high level ------------------------------------------------------------------------------------------
-def _make(name: str, pretrained: bool, num_classes: int | None, in_chans: int, kwargs: dict[str, Any]) -> nn.Module:
-    if pretrained:
-        import mhub
-
-        return mhub.create(name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    function, defaults, *_ = configs.ARCHS[name]
-    return globals()[function](**{**defaults, **kwargs}, num_classes=1000 if num_classes is None else num_classes,
-                               in_chans=in_chans)
-
-
 def Inceptionv3(*, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
                 **kwargs: Any) -> nn.Module:
     """Inception v3: ``Inceptionv3(pretrained=True)`` loads torchvision's weights (which set ``transform_input``).
@@ -369,19 +360,19 @@ def Inceptionv3(*, pretrained: bool = False, in_chans: int = 3, num_classes: int
         num_classes: classifier outputs (default 1000, or the weights' classes when pretrained).
         **kwargs: options of :func:`inception_v3` (``aux_logits``, ``dropout``, ...).
     """
-    return _make("inception_v3", pretrained, num_classes, in_chans, kwargs)
+    return mhub.create("inception_v3", pretrained, num_classes, in_chans, **kwargs)
 
 
 def Inceptionv4(*, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
                 **kwargs: Any) -> nn.Module:
     """Inception-v4; arguments as :func:`Inceptionv3`, options of :func:`inception_v4`."""
-    return _make("inception_v4", pretrained, num_classes, in_chans, kwargs)
+    return mhub.create("inception_v4", pretrained, num_classes, in_chans, **kwargs)
 
 
 def InceptionResNetv2(*, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
                       **kwargs: Any) -> nn.Module:
     """Inception-ResNet-v2; arguments as :func:`Inceptionv3`, options of :func:`inception_resnet_v2`."""
-    return _make("inception_resnet_v2", pretrained, num_classes, in_chans, kwargs)
+    return mhub.create("inception_resnet_v2", pretrained, num_classes, in_chans, **kwargs)
 
 
 def Xception(depth: int | None = None, *, preact: bool = False, pretrained: bool = False, in_chans: int = 3,
@@ -403,4 +394,4 @@ def Xception(depth: int | None = None, *, preact: bool = False, pretrained: bool
                                      n != "xception")])
         raise InceptionConfigError(f"no Xception configuration for depth={depth}, preact={preact}; valid depths: "
                                    f"{valid} (a trailing 'p' means preact=True)")
-    return _make(name, pretrained, num_classes, in_chans, kwargs)
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)

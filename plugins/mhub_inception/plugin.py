@@ -15,12 +15,12 @@ def register_models(register):
     for name, (function, defaults, paper, upstream, num_params) in configs.ARCHS.items():
         register(name, f"mhub_inception.model:{function}", family=FAMILY, defaults=defaults, paper=paper,
                  num_params=num_params, first_conv=configs.first_conv(name), classifier=configs.CLASSIFIER,
-                 description=f"{name}, as {upstream}")
+                 aux_classifiers=configs.AUX_CLASSIFIERS.get(name, ()), description=f"{name}, as {upstream}")
 
 
 @hookimpl
 def register_weights(register):
-    register(mhub_registry.manifest(FAMILY))
+    mhub_registry.register_manifests(register, FAMILY)
 
 
 @hookimpl

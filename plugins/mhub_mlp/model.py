@@ -28,9 +28,11 @@ from typing import Any
 
 from torch import nn
 
-from mhub import MhubError
+import mhub
+from mhub import ConfigError
 from mhub._model import BackboneClassifier
 from mhub.builders import constant_schedule
+from mhub.families import config_name
 from mhub.layers import Affine, LayerScale, Mlp, PatchEmbed, SpatialGatingUnit, StochasticDepth, create_classifier
 
 
@@ -38,7 +40,7 @@ LayerFactory = Callable[..., nn.Module]
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
 
 
-class MLPConfigError(MhubError, ValueError):
+class MLPConfigError(ConfigError):
     """An unknown or missing MLP-Mixer / ResMLP / gMLP configuration (the message lists the valid ones)."""
 
 
@@ -198,19 +200,7 @@ def _init_weights(model: nn.Module) -> None:
 
 
 # -- high level ------------------------------------------------------------------------------------
-def _create(name: str, pretrained: bool, in_chans: int, num_classes: int | None, **kwargs: Any) -> nn.Module:
-    import mhub
-
-    return mhub.create(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
-def _pick(family: str, key: Any, table: dict[Any, str], what: str) -> str:
-    valid = ", ".join(map(repr, table))
-    if key is None or (isinstance(key, tuple) and None in key):
-        raise MLPConfigError(f"{family} has no default configuration; give {what}: {valid}")
-    if key not in table:
-        raise MLPConfigError(f"unknown {family} configuration {key!r}; valid: {valid}")
-    return table[key]
+_config_name = partial(config_name, error=MLPConfigError)
 
 
 def MLPMixer(size: str | None = None, patch_size: int | None = None, *, pretrained: bool = False, in_chans: int = 3,
@@ -226,8 +216,8 @@ def MLPMixer(size: str | None = None, patch_size: int | None = None, *, pretrain
         MLPConfigError: a missing or unknown configuration.
     """
     table = {(name, patch): f"mixer_{name[0]}{patch}_224" for name in ("small", "base", "large") for patch in (16, 32)}
-    name = _pick("MLPMixer", (size, patch_size), table, "(size, patch_size)")
-    return _create(name, pretrained, in_chans, num_classes, **kwargs)
+    name = _config_name("MLPMixer", (size, patch_size), table, what="(size, patch_size)")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def ResMLP(depth: int | None = None, *, big: bool = False, pretrained: bool = False, in_chans: int = 3,
@@ -239,8 +229,8 @@ def ResMLP(depth: int | None = None, *, big: bool = False, pretrained: bool = Fa
     """
     table = {(12, False): "resmlp_12_224", (24, False): "resmlp_24_224", (36, False): "resmlp_36_224",
              (24, True): "resmlp_big_24_224"}
-    name = _pick("ResMLP", (depth, big), table, "(depth, big)")
-    return _create(name, pretrained, in_chans, num_classes, **kwargs)
+    name = _config_name("ResMLP", (depth, big), table, what="(depth, big)")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def gMLP(size: str | None = None, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
@@ -251,4 +241,4 @@ def gMLP(size: str | None = None, *, pretrained: bool = False, in_chans: int = 3
         MLPConfigError: a missing or unknown size.
     """
     table = {"tiny": "gmlp_ti16_224", "small": "gmlp_s16_224", "base": "gmlp_b16_224"}
-    return _create(_pick("gMLP", size, table, "a size"), pretrained, in_chans, num_classes, **kwargs)
+    return mhub.create(_config_name("gMLP", size, table, what="a size"), pretrained, num_classes, in_chans, **kwargs)

@@ -19,6 +19,8 @@ import difflib
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from mhub import ConfigError
+
 Row = tuple[str, int, float, int, int, int, float, "str | None"]
 
 # block names a row may use; mhub_mobilenet.model.register_block adds to it
@@ -284,15 +286,15 @@ def get_config(name: str, **overrides: Any) -> NetConfig:
     """The config called ``name``, with some fields overridden (``eps``, ``padding``, ``act``...).
 
     Raises:
-        ValueError: an unknown config (the message lists the valid ones) or an unknown override.
+        mhub.ConfigError: an unknown config (the message lists the valid ones) or an unknown override.
     """
     if name not in CONFIGS:
         close = difflib.get_close_matches(name, CONFIGS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown config {name!r}{hint}; valid configs: {', '.join(sorted(CONFIGS))}")
+        raise ConfigError(f"unknown config {name!r}{hint}; valid configs: {', '.join(sorted(CONFIGS))}")
     unknown = set(overrides) - set(OVERRIDABLE)
     if unknown:
-        raise ValueError(f"unknown config option(s) {sorted(unknown)}; valid: {', '.join(OVERRIDABLE)}")
+        raise ConfigError(f"unknown config option(s) {sorted(unknown)}; valid: {', '.join(OVERRIDABLE)}")
     return replace(CONFIGS[name], **overrides) if overrides else CONFIGS[name]
 
 

@@ -30,8 +30,11 @@ from typing import Any
 
 from torch import nn
 
+import mhub
+from mhub import ConfigError
 from mhub._model import BackboneClassifier
 from mhub.builders import BlockBuilder, stage_strides, stage_widths
+from mhub.families import config_name
 from mhub.layers import conv_norm, create_classifier, dwsep_conv, fused_mbconv, make_divisible, mbconv, squeeze_excite
 
 from .configs import BLOCK_TYPES, NetConfig, get_config
@@ -114,7 +117,7 @@ def irnet(config: str | NetConfig, *, width_mult: float = 1.0, depth_mult: float
     rows = cfg.rows
     depths = depth_mult if isinstance(depth_mult, (tuple, list)) else (depth_mult,) * len(rows)
     if len(depths) != len(rows):
-        raise ValueError(f"depth_mult has {len(depths)} entries for {len(rows)} rows")
+        raise ConfigError(f"depth_mult has {len(depths)} entries for {len(rows)} rows")
     fixed = {0, len(rows) - 1} if cfg.fix_first_last else set()
     repeats = [row[4] if i in fixed else math.ceil(row[4] * d) for i, (row, d) in enumerate(zip(rows, depths))]
 
@@ -173,25 +176,12 @@ def _init_weights(model: nn.Module) -> None:
 
 
 # -- high level ---------------------------------------------------------------------------------------------
-
-def _create(name: str, pretrained: bool, in_chans: int, num_classes: int | None, **kwargs: Any) -> nn.Module:
-    import mhub
-
-    return mhub.create(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
-def _pick(family: str, choice: Any, table: dict) -> str:
-    if choice not in table:
-        raise ValueError(f"unknown {family} configuration {choice!r}; valid: {', '.join(map(repr, table))}")
-    return table[choice]
-
-
 def _by_width(family: str, config: str, names: dict[float, str], width_mult: float, pretrained: bool,
               in_chans: int, num_classes: int | None, **kwargs: Any) -> nn.Module:
     if width_mult in names:
-        return _create(names[width_mult], pretrained, in_chans, num_classes, **kwargs)
+        return mhub.create(names[width_mult], pretrained, num_classes, in_chans, **kwargs)
     if pretrained:
-        raise ValueError(f"{family}: pretrained weights exist only for width_mult in {sorted(names)}")
+        raise ConfigError(f"{family}: pretrained weights exist only for width_mult in {sorted(names)}")
     return irnet(config, width_mult=width_mult, num_classes=num_classes or 1000, in_chans=in_chans, **kwargs)
 
 
@@ -212,8 +202,9 @@ def MobileNetv2(width_mult: float, *, pretrained: bool = False, in_chans: int = 
 def MobileNetv3(config: str, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
                 **kwargs: Any) -> nn.Module:
     """MobileNetV3 ``"large"`` or ``"small"`` (torchvision's ``mobilenet_v3_large`` / ``_small``)."""
-    name = _pick("MobileNetv3", config, {"large": "mobilenet_v3_large", "small": "mobilenet_v3_small"})
-    return _create(name, pretrained, in_chans, num_classes, **kwargs)
+    name = config_name("MobileNetv3", config, {"large": "mobilenet_v3_large", "small": "mobilenet_v3_small"},
+                       what="a config")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def MNASNet(width_mult: float, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
@@ -226,16 +217,16 @@ def MNASNet(width_mult: float, *, pretrained: bool = False, in_chans: int = 3, n
 def EfficientNet(config: str, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
                  **kwargs: Any) -> nn.Module:
     """EfficientNet ``"b0"`` ... ``"b7"`` (torchvision's ``efficientnet_b*``; stochastic depth 0.2)."""
-    name = _pick("EfficientNet", config, {f"b{i}": f"efficientnet_b{i}" for i in range(8)})
-    return _create(name, pretrained, in_chans, num_classes, **kwargs)
+    name = config_name("EfficientNet", config, {f"b{i}": f"efficientnet_b{i}" for i in range(8)}, what="a config")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def EfficientNetv2(config: str, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
                    **kwargs: Any) -> nn.Module:
     """EfficientNetV2 ``"s"``, ``"m"``, ``"l"`` (torchvision) or ``"xl"`` (timm's TensorFlow port)."""
-    name = _pick("EfficientNetv2", config, {"s": "efficientnet_v2_s", "m": "efficientnet_v2_m",
-                                            "l": "efficientnet_v2_l", "xl": "tf_efficientnetv2_xl"})
-    return _create(name, pretrained, in_chans, num_classes, **kwargs)
+    names = {"s": "efficientnet_v2_s", "m": "efficientnet_v2_m", "l": "efficientnet_v2_l", "xl": "tf_efficientnetv2_xl"}
+    name = config_name("EfficientNetv2", config, names, what="a config")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def EfficientNetLite(config: str, *, tf_padding: bool = False, pretrained: bool = False, in_chans: int = 3,
@@ -246,6 +237,7 @@ def EfficientNetLite(config: str, *, tf_padding: bool = False, pretrained: bool 
         tf_padding: the TensorFlow port (``tf_efficientnet_lite*``: ``SAME`` padding, BatchNorm eps 1e-3),
             which TensorFlow-trained checkpoints need.
     """
-    name = _pick("EfficientNetLite", config, {f"lite{i}": f"efficientnet_lite{i}" for i in range(5)})
-    return _create(("tf_" if tf_padding else "") + name, pretrained, in_chans, num_classes, **kwargs)
+    name = config_name("EfficientNetLite", config, {f"lite{i}": f"efficientnet_lite{i}" for i in range(5)},
+                       what="a config")
+    return mhub.create(("tf_" if tf_padding else "") + name, pretrained, num_classes, in_chans, **kwargs)
 

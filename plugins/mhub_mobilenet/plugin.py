@@ -27,10 +27,7 @@ def register_models(register):
 
 @hookimpl
 def register_weights(register):
-    for family in MANIFESTS:
-        path = mhub_registry.manifest(family)
-        if path.exists():
-            register(path)
+    mhub_registry.register_manifests(register, *MANIFESTS)
 
 
 @hookimpl

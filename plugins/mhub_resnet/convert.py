@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mhub import ConversionError
+from mhub.keymap import map_keys
 
 _BLOCK = re.compile(r"^layer([1-9])\.(\d+)\.(.+)$")
 _NORM_PARAMS = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
@@ -40,33 +40,25 @@ def _block_key(rest: str, prefix: str, keys: set[str], *, attn: str) -> str | No
     return None
 
 
-def _convert(state_dict: Mapping[str, Any], *, stem: dict[str, str], classifier: str,
-             attn: str) -> dict[str, Any]:
+def _convert(state_dict: Mapping[str, Any], *, stem: dict[str, str], classifier: str, attn: str,
+             layout: str) -> dict[str, Any]:
     # Index which blocks have pooled shortcuts, under a "prefix:rest" spelling so lookups stay exact.
     keys: set[str] = set()
     for key in state_dict:
         if m := _BLOCK.match(key):
             keys.add(f"backbone.stages.{int(m[1]) - 1}.{m[2]}:{m[3]}")
-    out: dict[str, Any] = {}
-    unmapped = []
-    for key, value in state_dict.items():
-        new = None
+
+    def rename(key: str) -> str | None:
         if key in stem:
-            new = stem[key]
-        elif key.startswith(classifier + "."):
+            return stem[key]
+        if key.startswith(classifier + "."):
             param = key[len(classifier) + 1:]
-            new = f"classifier.fc.{param}" if param in ("weight", "bias") else None
-        elif m := _BLOCK.match(key):
-            prefix = f"backbone.stages.{int(m[1]) - 1}.{m[2]}"
-            new = _block_key(m[3], prefix, keys, attn=attn)
-        if new is None:
-            unmapped.append(key)
-        else:
-            out[new] = value
-    if unmapped:
-        shown = ", ".join(sorted(unmapped)[:8]) + (" ..." if len(unmapped) > 8 else "")
-        raise ConversionError(f"{len(unmapped)} key(s) have no place in the mhub ResNet layout: {shown}")
-    return out
+            return f"classifier.fc.{param}" if param in ("weight", "bias") else None
+        if m := _BLOCK.match(key):
+            return _block_key(m[3], f"backbone.stages.{int(m[1]) - 1}.{m[2]}", keys, attn=attn)
+        return None
+
+    return map_keys(state_dict, rename, layout=layout)
 
 
 def _norm_keys(src: str, dst: str) -> dict[str, str]:
@@ -91,7 +83,7 @@ def from_timm(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConversionError: keys that have no place in the mhub layout.
     """
-    return _convert(state_dict, stem=_timm_stem(state_dict), classifier="fc", attn="se")
+    return _convert(state_dict, stem=_timm_stem(state_dict), classifier="fc", attn="se", layout="timm ResNet")
 
 
 def from_torchvision(state_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,7 +92,7 @@ def from_torchvision(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConversionError: keys that have no place in the mhub layout.
     """
-    return from_timm(state_dict)
+    return _convert(state_dict, stem=_timm_stem(state_dict), classifier="fc", attn="se", layout="torchvision ResNet")
 
 
 def from_timm_legacy_senet(state_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,4 +102,4 @@ def from_timm_legacy_senet(state_dict: Mapping[str, Any]) -> dict[str, Any]:
         ConversionError: keys that have no place in the mhub layout (e.g. SENet-154's 3x3 stem).
     """
     stem = {"layer0.conv1.weight": "backbone.stem.0.conv.weight", **_norm_keys("layer0.bn1", "backbone.stem.0.norm")}
-    return _convert(state_dict, stem=stem, classifier="last_linear", attn="se_module")
+    return _convert(state_dict, stem=stem, classifier="last_linear", attn="se_module", layout="timm legacy SENet")

@@ -14,7 +14,7 @@ Three levels, as in Metalhead 0.8:
   :func:`Res2Net`, :func:`Res2NeXt` (a depth is required; ``pretrained``, ``in_chans``, ``num_classes``);
 - mid: :func:`resnet`, every option of the family;
 - registry builders: one function per registered name (``resnext101_32x8d(...)``), built from
-  :data:`mhub_resnet.configs.MODELS`.
+  :data:`mhub_resnet.configs.MODELS` by :func:`mhub.families.registry_builder`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from mhub import MhubError
+import mhub
+from mhub import ConfigError
 from mhub._model import BackboneClassifier
 from mhub.builders import BlockBuilder, Rule, build_stages, resnet_stride
+from mhub.families import config_name, registry_builder
 from mhub.layers import (
     DropBlock,
     StochasticDepth,
@@ -45,7 +47,7 @@ from . import configs
 LayerFactory = Callable[..., nn.Module]
 
 
-class ResNetConfigError(MhubError, ValueError):
+class ResNetConfigError(ConfigError):
     """An unknown or missing ResNet configuration (the message lists the valid ones)."""
 
 
@@ -444,37 +446,15 @@ def from_config(name: str, **kwargs: Any) -> BackboneClassifier:
     return resnet(**{**config, **kwargs})
 
 
-def _registry_builder(name: str) -> Callable[..., BackboneClassifier]:
-    def build(**kwargs: Any) -> BackboneClassifier:
-        return from_config(name, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"Build ``{name}`` ({configs.MODELS[name][2]} layout); keyword arguments as :func:`resnet`."
-    return build
-
-
 # One module-level builder per registered name, so "mhub_resnet.model:<name>" resolves lazily.
 for _name in configs.MODELS:
-    globals()[_name] = _registry_builder(_name)
+    globals()[_name] = registry_builder(_name, resnet, configs.config(_name))
 del _name
 
 
 # -- high level ------------------------------------------------------------------------------------
-def _make(name: str, valid: str, pretrained: bool, num_classes: int | None, in_chans: int,
-          kwargs: dict[str, Any]) -> nn.Module:
-    if name not in configs.MODELS:
-        raise ResNetConfigError(f"no such configuration '{name}'; valid: {valid}")
-    if pretrained:
-        import mhub
-
-        return mhub.create(name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    return from_config(name, num_classes=1000 if num_classes is None else num_classes, in_chans=in_chans, **kwargs)
-
-
-def _need(value, what: str, valid: str):
-    if value is None:
-        raise ResNetConfigError(f"{what} has no default configuration; give one of {valid}")
-    return value
+_config_name = partial(config_name, error=ResNetConfigError)
+_DEPTHS = (18, 34, 50, 101, 152)
 
 
 def ResNet(depth: int | None = None, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
@@ -491,16 +471,15 @@ def ResNet(depth: int | None = None, *, pretrained: bool = False, in_chans: int 
     Raises:
         ResNetConfigError: no depth, or one without a configuration.
     """
-    valid = "18, 34, 50, 101, 152"
-    return _make(f"resnet{_need(depth, 'ResNet', valid)}", valid, pretrained, num_classes, in_chans, kwargs)
+    name = _config_name("ResNet", depth, {d: f"resnet{d}" for d in _DEPTHS}, what="a depth")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def WideResNet(depth: int | None = None, *, pretrained: bool = False, in_chans: int = 3,
                num_classes: int | None = None, **kwargs: Any) -> nn.Module:
     """Wide ResNet-``depth``-2 (bottlenecks twice as wide), e.g. ``WideResNet(50)``; depth 50 or 101."""
-    valid = "50, 101"
-    return _make(f"wide_resnet{_need(depth, 'WideResNet', valid)}_2", valid, pretrained, num_classes, in_chans,
-                 kwargs)
+    name = _config_name("WideResNet", depth, {d: f"wide_resnet{d}_2" for d in (50, 101)}, what="a depth")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def ResNeXt(depth: int | None = None, *, cardinality: int = 32, base_width: int = 4, pretrained: bool = False,
@@ -509,16 +488,16 @@ def ResNeXt(depth: int | None = None, *, cardinality: int = 32, base_width: int 
 
     Configurations: (50, 32, 4), (101, 32, 8), (101, 64, 4).
     """
-    valid = "(50, 32, 4), (101, 32, 8), (101, 64, 4)"
-    name = f"resnext{_need(depth, 'ResNeXt', valid)}_{cardinality}x{base_width}d"
-    return _make(name, valid, pretrained, num_classes, in_chans, kwargs)
+    names = {(d, c, w): f"resnext{d}_{c}x{w}d" for d, c, w in ((50, 32, 4), (101, 32, 8), (101, 64, 4))}
+    name = _config_name("ResNeXt", (depth, cardinality, base_width), names, what="(depth, cardinality, base_width)")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def SEResNet(depth: int | None = None, *, pretrained: bool = False, in_chans: int = 3,
              num_classes: int | None = None, **kwargs: Any) -> nn.Module:
     """SE-ResNet-``depth`` (timm layout), e.g. ``SEResNet(50)``; depth 18, 34, 50, 101 or 152."""
-    valid = "18, 34, 50, 101, 152"
-    return _make(f"seresnet{_need(depth, 'SEResNet', valid)}", valid, pretrained, num_classes, in_chans, kwargs)
+    name = _config_name("SEResNet", depth, {d: f"seresnet{d}" for d in _DEPTHS}, what="a depth")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def SEResNeXt(depth: int | None = None, *, cardinality: int = 32, base_width: int = 4, pretrained: bool = False,
@@ -527,9 +506,11 @@ def SEResNeXt(depth: int | None = None, *, cardinality: int = 32, base_width: in
 
     Configurations: (50, 32, 4), (101, 32, 4), (101, 32, 8), (101, 64, 4).
     """
-    valid = "(50, 32, 4), (101, 32, 4), (101, 32, 8), (101, 64, 4)"
-    name = f"seresnext{_need(depth, 'SEResNeXt', valid)}_{cardinality}x{base_width}d"
-    return _make(name, valid, pretrained, num_classes, in_chans, kwargs)
+    names = {(d, c, w): f"seresnext{d}_{c}x{w}d"
+             for d, c, w in ((50, 32, 4), (101, 32, 4), (101, 32, 8), (101, 64, 4))}
+    name = _config_name("SEResNeXt", (depth, cardinality, base_width), names,
+                        what="(depth, cardinality, base_width)")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def Res2Net(depth: int | None = None, *, base_width: int = 26, scale: int = 4, pretrained: bool = False,
@@ -538,13 +519,14 @@ def Res2Net(depth: int | None = None, *, base_width: int = 26, scale: int = 4, p
 
     Configurations: (50, 26, 4), (50, 26, 6), (50, 26, 8), (50, 48, 2), (50, 14, 8), (101, 26, 4).
     """
-    valid = "(50, 26, 4), (50, 26, 6), (50, 26, 8), (50, 48, 2), (50, 14, 8), (101, 26, 4)"
-    name = f"res2net{_need(depth, 'Res2Net', valid)}_{base_width}w_{scale}s"
-    return _make(name, valid, pretrained, num_classes, in_chans, kwargs)
+    names = {(d, w, s): f"res2net{d}_{w}w_{s}s"
+             for d, w, s in ((50, 26, 4), (50, 26, 6), (50, 26, 8), (50, 48, 2), (50, 14, 8), (101, 26, 4))}
+    name = _config_name("Res2Net", (depth, base_width, scale), names, what="(depth, base_width, scale)")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)
 
 
 def Res2NeXt(depth: int | None = None, *, pretrained: bool = False, in_chans: int = 3,
              num_classes: int | None = None, **kwargs: Any) -> nn.Module:
     """Res2NeXt-``depth`` (cardinality 8, base width 4, scale 4; timm layout): ``Res2NeXt(50)``."""
-    valid = "50"
-    return _make(f"res2next{_need(depth, 'Res2NeXt', valid)}", valid, pretrained, num_classes, in_chans, kwargs)
+    name = _config_name("Res2NeXt", depth, {50: "res2next50"}, what="a depth")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)

@@ -18,9 +18,7 @@ def register_models(register):
 
 @hookimpl
 def register_weights(register):
-    path = mhub_registry.manifest("resnet")
-    if path.exists():
-        register(path)
+    mhub_registry.register_manifests(register, "resnet")
 
 
 @hookimpl

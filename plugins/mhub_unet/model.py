@@ -35,9 +35,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import mhub
-from mhub import FeatureError, MhubError
+from mhub import ConfigError, FeatureError
 from mhub._features import FeatureNet, declared_features
 from mhub._model import BackboneClassifier
+from mhub.families import registry_builder
 from mhub.layers import conv_norm
 
 from . import configs
@@ -45,7 +46,7 @@ from . import configs
 INTERPOLATIONS = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
 
 
-class UNetConfigError(MhubError, ValueError):
+class UNetConfigError(ConfigError):
     """An invalid UNet configuration (the message says what is wrong)."""
 
 
@@ -213,22 +214,10 @@ def _init_weights(decoder: nn.Module, head: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-# -- registry builders ---------------------------------------------------------------------------------------
-def _registry_builder(name: str) -> Callable[..., BackboneClassifier]:
-    backbone = configs.UNETS[name][0]
-
-    def build(**kwargs: Any) -> BackboneClassifier:
-        return unet(backbone, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"UNet on ``{backbone}``; keyword arguments as :func:`unet`."
-    return build
-
-
 # One module-level builder per registered name, so "mhub_unet.model:<name>" resolves lazily.
-for _name in configs.UNETS:
-    globals()[_name] = _registry_builder(_name)
-del _name
+for _name, (_backbone, *_) in configs.UNETS.items():
+    globals()[_name] = registry_builder(_name, unet, {"backbone": _backbone})
+del _name, _backbone
 
 
 # -- high level ----------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 
 from torch import nn
 
-from mhub import MhubError
+from mhub import ConfigError
 from mhub._model import BackboneClassifier
 from mhub.builders import linear_schedule
 from mhub.layers import (
@@ -47,7 +47,7 @@ LayerFactory = Callable[..., nn.Module]
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)  # ViT's LayerNorm epsilon (JAX original, torchvision, timm)
 
 
-class ViTConfigError(MhubError, ValueError):
+class ViTConfigError(ConfigError):
     """An unknown or missing ViT configuration (the message lists the valid ones)."""
 
 

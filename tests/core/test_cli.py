@@ -91,3 +91,30 @@ def test_every_error_is_one_line(args, status, words):
     assert result.returncode == status
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ") and words in result.stderr, \
         result.stderr
+
+
+def test_info_works_for_every_alias(registry):
+    """timm users find the architectures by their timm names, with or without weights registered."""
+    from click.testing import CliRunner
+
+    from mhub.cli import cli
+
+    assert registry.aliases
+    for alias, (target, tag) in registry.aliases.items():
+        result = CliRunner().invoke(cli, ["info", alias, "--json"])
+        assert result.exit_code == 0, (alias, result.output)
+        data = json.loads(result.output)
+        assert data["name"] == target and alias in data["aliases"]
+        if tag is not None:
+            assert [w["tag"] for w in data["weights"]] == [tag]
+
+
+def test_headless_weights_cannot_classify_and_nothing_is_pulled(tmp_path, isolated_home):
+    from PIL import Image
+
+    image = tmp_path / "grey.png"
+    Image.new("RGB", (40, 30), (90, 90, 90)).save(image)
+    result = run_cli("predict", "vgg16.tv_features_in1k", str(image), check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "has no usable classifier" in lines[0], result.stderr
+    assert not (isolated_home / "blobs").exists()

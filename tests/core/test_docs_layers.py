@@ -1,4 +1,4 @@
-"""docs/layers.md: its worked example runs as written, and it documents every public layer and builder."""
+"""docs/layers.md: the worked example runs as written; every public layer, builder and family helper is documented."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO
 
 import mhub.builders
+import mhub.families
 import mhub.layers
 
 DOC = REPO / "docs" / "layers.md"
@@ -41,6 +42,6 @@ def test_worked_example_runs_as_written(tmp_path):
     assert "mhub_resnet" not in "".join(blocks) and "mhub_mobilenet" not in "".join(blocks)
 
 
-@pytest.mark.parametrize("name", [*mhub.layers.__all__, *public_builders()])
+@pytest.mark.parametrize("name", [*mhub.layers.__all__, *public_builders(), *mhub.families.__all__])
 def test_public_name_is_documented(name):
     assert re.search(rf"`{name}[`(]", DOC.read_text(encoding="utf-8")), f"{name} is missing from docs/layers.md"

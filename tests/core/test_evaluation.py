@@ -260,9 +260,13 @@ def test_bad_csv_labels_name_the_line(tmp_path):
         evaluation.find_samples(tmp_path / "labels.txt")
 
 
-def test_headless_weights_have_nothing_to_evaluate():
-    with pytest.raises(mhub.MhubError, match=r"vgg16.tv_features_in1k has no classifier"):
+def test_headless_weights_have_nothing_to_evaluate(tmp_path, isolated_home):
+    with pytest.raises(mhub.NoWeightsError, match=r"vgg16.tv_features_in1k has no usable classifier"):
         evaluation.load_model("vgg16.tv_features_in1k")  # (refused before anything is pulled)
+    (tmp_path / "x.safetensors").write_bytes(b"")
+    with pytest.raises(mhub.NoWeightsError, match="no usable classifier"):  # a checkpoint for that tag too
+        evaluation.load_model("vgg16.tv_features_in1k", tmp_path / "x.safetensors")
+    assert not (isolated_home / "blobs").exists()
 
 
 def test_weights_must_be_an_existing_safetensors_file(tmp_path):

@@ -7,30 +7,21 @@ give the same levels: count, channels, reductions and values.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import OrderedDict
 
 import pytest
 import torch
-from conftest import randomise_batchnorm
+from conftest import on_meta, randomise_batchnorm
 from torch import nn
 
 import mhub
 from mhub import FeatureError
 from mhub._factory import build
 from mhub._lazy import import_string
-from mhub.hub.loading import _skip_meta_init
 
 timm = pytest.importorskip("timm")
-torch.set_num_threads(1)
 SIZE = (64, 96)  # not square, so a swapped height and width shows
-
-
-@contextlib.contextmanager
-def on_meta():
-    with torch.device("meta"), _skip_meta_init():
-        yield
 
 
 def randomised(factory, seed: int = 0) -> nn.Module:

@@ -3,7 +3,8 @@
 Parametrised over the registry as the installed plugins build it, so families that land later are covered
 without a change here. Which BatchNorms follow a convolution is observed independently of ``mhub.fuse``'s
 own search: hooks record, during a forward pass, every BatchNorm whose input *is* (the same tensor object
-as) the output of a convolution or linear layer. Each model runs at the smallest input it accepts, batch 1.
+as) the output of a convolution or linear layer. Each model runs at the smallest input it accepts, batch 1,
+with random weights (He-uniform, filled in on the meta-built model) and random BatchNorm statistics.
 """
 
 from __future__ import annotations
@@ -14,24 +15,13 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
-from conftest import randomise_batchnorm
+from conftest import count, on_meta, randomise_batchnorm, randomly_filled
 from mhub.inference import fold_batchnorms
 
 ARCHS = mhub.get_registry().archs
 SIZES = (32, 64, 128, 224, 299)  # tried in turn: a model runs at the first it accepts
-BIG = 100_000_000  # parameters: checked for BatchNorms on the meta device before being built
 GIANT = 200_000_000  # parameters: fused in place, so the shared machine never holds two copies
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Batch-1 inputs this small gain nothing from threads, and on a shared runner a parallel region waits for
-    its slowest thread: one thread keeps these tests quick and their durations steady."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def relative_tolerance(reference: torch.Tensor) -> float:
@@ -39,24 +29,20 @@ def relative_tolerance(reference: torch.Tensor) -> float:
 
 
 def build_with_batchnorm(name: str) -> nn.Module:
-    """``name`` with random weights and randomised BatchNorm statistics, in eval mode; skips if it has none."""
-    known = ARCHS[name].num_params
-    if known is None or known > BIG:  # look on the meta device first: giant BatchNorm-free models stay unbuilt
-        try:
-            with torch.device("meta"):
-                probe = mhub.create(name)
-        except Exception:  # noqa: BLE001 -- a builder that needs real tensors: build it for real below
-            probe = None
-        if probe is not None and not any(isinstance(m, _BatchNorm) for m in probe.modules()):
+    """``name`` with random weights and BatchNorm statistics, in eval mode; skips if it has no BatchNorm."""
+    try:
+        with on_meta():  # a cheap look first: BatchNorm-free models, giants included, are never built
+            probe = mhub.create(name)
+    except Exception:  # noqa: BLE001 -- a builder that needs real tensors: build it for real
+        probe = None
+    if probe is not None and all(name in probe.state_dict() for name, _ in probe.named_buffers()):
+        if not any(isinstance(m, _BatchNorm) for m in probe.modules()):
             pytest.skip(f"{name} has no BatchNorm")
-    model = mhub.create(name)
+        return randomly_filled(lambda: probe)  # far faster than the builders' initialisers
+    model = mhub.create(name)  # non-persistent buffers need the builder's own values
     if not any(isinstance(m, _BatchNorm) for m in model.modules()):
         pytest.skip(f"{name} has no BatchNorm")
     return randomise_batchnorm(model)
-
-
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 class BatchNormsAfterLayers:
@@ -116,7 +102,7 @@ def test_fuse_keeps_outputs_and_folds_every_batchnorm_after_a_layer(name):
     x, reference = run_smallest(model, before)
     before.remove()
     names = batchnorm_names(model)
-    giant = num_params(model) > GIANT
+    giant = count(model) > GIANT
     if giant:  # in place, as fuse does to its copy: the shared machine never holds two copies
         fold_batchnorms(model)
         fused = model

@@ -1,10 +1,10 @@
-"""mhub.keymap.rename_keys: table-driven converters, with errors that name what they cannot place."""
+"""mhub.keymap: table- and function-driven converters, with errors that name what they cannot place."""
 
 import pytest
 import torch
 
 from mhub import ConversionError
-from mhub.keymap import rename_keys
+from mhub.keymap import map_keys, rename_keys
 
 RULES = [
     (r"layer(\d)\.weight", r"blocks.\1.weight"),
@@ -30,3 +30,14 @@ def test_two_keys_on_one_name_are_an_error():
     rules = [(r"(a|b)", "x")]
     with pytest.raises(ConversionError, match="several keys map to one name: a and b -> x"):
         rename_keys({"a": 1, "b": 2}, rules, layout="toy")
+
+
+def test_a_function_renames_with_the_same_checks():
+    def rename(key):
+        return {"a": "x", "b": "x"}.get(key)
+
+    assert map_keys({"a": 1, "skip": 2}, rename, layout="toy", drop=[r"skip"]) == {"x": 1}
+    with pytest.raises(ConversionError, match=r"1 key\(s\) of the toy checkpoint have no place in mhub's layout: c$"):
+        map_keys({"a": 1, "c": 2}, rename, layout="toy")
+    with pytest.raises(ConversionError, match="several keys map to one name: a and b -> x"):
+        map_keys({"a": 1, "b": 2}, rename, layout="toy")

@@ -239,3 +239,27 @@ def test_an_architecture_may_default_its_head_size():
         assert seen == [{"depth": 3, "num_classes": 1, "in_chans": 3}, {"depth": 3, "num_classes": 4, "in_chans": 3}]
     finally:
         plugins.unregister_plugin("head-test")
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"num_classes": -1}, "num_classes must be a non-negative integer"),
+    ({"num_classes": 2.5}, "num_classes must be a non-negative integer"),
+    ({"in_chans": 0}, "in_chans must be a positive integer"),
+    ({"drop_paht_rate": 0.1}, "resnet18: unknown argument 'drop_paht_rate'"),
+])
+def test_bad_create_arguments_are_one_clear_line(kwargs, words):
+    with pytest.raises(mhub.MhubError) as info:
+        mhub.create("resnet18", **kwargs)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_aux_classifiers_are_a_list_of_state_dict_prefixes():
+    from mhub import PluginError
+    from mhub._registry import Registry
+
+    registry = Registry()
+    registry.add_model("toy", "auxnet", "torch.nn:Identity", family="toy", aux_classifiers=["aux1", "aux2"])
+    assert registry.archs["auxnet"].aux_classifiers == ("aux1", "aux2")
+    for bad in ("aux1", [""], 1):
+        with pytest.raises(PluginError, match="aux_classifiers must be a list of state-dict prefixes"):
+            registry.add_model("toy", "badnet", "torch.nn:Identity", family="toy", aux_classifiers=bad)

@@ -12,12 +12,12 @@ import sys
 import pytest
 import torch
 from conftest import REPO, randomise_batchnorm
+from parity import assert_outputs_close
 
 import mhub
 from mhub import plugins
 
 EXAMPLE = REPO / "examples" / "mhub-example-plugin"
-torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_the_example_family_gains_features_from_its_declaration(example):
     with torch.no_grad():
         got, expected = net(x), upstream_stage_outputs(upstream, x)
     for a, b in zip(got, expected, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-5 * max(1.0, b.abs().max().item()))
+        assert_outputs_close(a, b)
     assert mhub.create("tinynet", features_only=True, out_indices=(-1,)).feature_info.channels() == [16]
 
 

@@ -16,7 +16,6 @@ from hub_fixtures import entry, safetensors_bytes, server_fixture, write_registr
 import mhub
 
 torchvision = pytest.importorskip("torchvision")
-torch.set_num_threads(1)
 LEVELS = ["relu", "layer1", "layer2", "layer3", "layer4"]  # timm's resnet levels in torchvision's names
 
 

@@ -12,6 +12,7 @@ import torch
 from conftest import randomly_filled
 from hub_fixtures import entry, pickle_bytes, write_registry
 from hub_fixtures import server_fixture  # noqa: F401 (fixtures)
+from parity import assert_outputs_close
 
 import mhub
 import mhub_registry
@@ -19,7 +20,6 @@ from mhub._manifest import load_manifest
 from mhub_inception.blocks import InceptionConfigError
 
 torchvision = pytest.importorskip("torchvision")
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,6 @@ def imagenet_batch(channels: int = 3) -> torch.Tensor:
     return torch.randn(1, channels, 299, 299, generator=torch.Generator().manual_seed(2))
 
 
-def assert_close_to(out, ref):
-    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5 * max(1.0, ref.abs().max().item()))
-
-
 def test_pretrained_torchvision_weights_take_imagenet_normalised_inputs(served, reference):
     model = mhub.create(served, pretrained=True).eval()
     assert not hasattr(model, "aux")  # the converter left the auxiliary classifier behind
@@ -62,9 +58,18 @@ def test_pretrained_torchvision_weights_take_imagenet_normalised_inputs(served, 
     reference.transform_input = True
     try:
         with torch.no_grad():
-            assert_close_to(model(x), reference(x))
+            assert_outputs_close(model(x), reference(x))
     finally:
         reference.transform_input = False
+
+    # so aux_logits=True gets a fresh one, with one warning (as GoogLeNet's, tests/plugins/test_classic_registry.py)
+    with pytest.warns(UserWarning) as caught:
+        with_aux = mhub.create(served, pretrained=True, aux_logits=True)
+    assert [str(w.message) for w in caught if "auxiliary" in str(w.message)] == [
+        f"{served}: the weights hold no auxiliary classifier 'aux'; it is newly initialised and needs training"]
+    assert torch.equal(with_aux.classifier.fc.weight, model.classifier.fc.weight)
+    assert not any(tensor.is_meta for tensor in with_aux.state_dict().values())
+    assert with_aux.aux.train()(torch.randn(2, 768, 17, 17)).isfinite().all()
 
 
 def test_num_classes_10_and_in_chans_1(served, reference):
@@ -76,7 +81,7 @@ def test_num_classes_10_and_in_chans_1(served, reference):
     reference.fc = torch.nn.Identity()  # torchvision's pooled features
     try:
         with torch.no_grad():
-            assert_close_to(head.flatten(head.pool(mhub.backbone(ten)(x))), reference(x))
+            assert_outputs_close(head.flatten(head.pool(mhub.backbone(ten)(x))), reference(x))
             assert ten(x).shape == (1, 10)
     finally:
         reference.transform_input, reference.fc = False, fc
@@ -87,4 +92,4 @@ def test_num_classes_10_and_in_chans_1(served, reference):
     grey = mhub.create(served, pretrained=True, in_chans=1, transform_input=False).eval()
     g = imagenet_batch(1)
     with torch.no_grad():
-        assert_close_to(grey(g), reference(g.expand(-1, 3, -1, -1)))
+        assert_outputs_close(grey(g), reference(g.expand(-1, 3, -1, -1)))

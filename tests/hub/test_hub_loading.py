@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import warnings
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -18,7 +19,6 @@ from mhub.hub.convert import read_checkpoint
 from mhub.hub.loading import adapt_input_conv
 
 pytestmark = pytest.mark.usefixtures("tiny_plugin")
-torch.set_num_threads(1)
 
 
 def serve(server, tmp_path, monkeypatch, **entries):
@@ -138,6 +138,35 @@ def test_num_classes_keeps_the_backbone_and_makes_a_new_head(sources):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mhub.create("tinynet.st", pretrained=True, num_classes=5)  # the weights' own count: no warning
+
+
+def test_auxiliary_classifiers_the_weights_lack_are_fresh_and_those_the_model_lacks_are_left_out(tmp_path):
+    from safetensors.torch import save_file
+
+    from mhub._specs import ArchSpec
+    from mhub.hub.loading import load_file_into
+
+    def build(*, num_classes, in_chans, aux_logits=False):
+        model = torch.nn.Sequential(OrderedDict(backbone=torch.nn.Conv2d(in_chans, 4, 1),
+                                                classifier=torch.nn.Linear(4, num_classes)))
+        if aux_logits:
+            model.add_module("aux", torch.nn.Linear(4, num_classes))
+        return model
+
+    arch = ArchSpec("auxnet", build, "toy", classifier="classifier", aux_classifiers=("aux",))
+    plain, with_heads = build(num_classes=3, in_chans=3), build(num_classes=3, in_chans=3, aux_logits=True)
+    save_file(plain.state_dict(), tmp_path / "plain.safetensors")
+    save_file(with_heads.state_dict(), tmp_path / "heads.safetensors")
+    with pytest.warns(UserWarning, match="^auxnet: the weights hold no auxiliary classifier 'aux'; it is newly "
+                                         "initialised and needs training$"):
+        fresh = load_file_into(arch, tmp_path / "plain.safetensors", aux_logits=True)
+    assert torch.equal(fresh.backbone.weight, plain.backbone.weight)
+    assert fresh.aux.weight.shape == (3, 4) and not fresh.aux.weight.is_meta and fresh.aux.weight.abs().sum() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_file_into(arch, tmp_path / "heads.safetensors", aux_logits=True)
+        assert torch.equal(loaded.aux.weight, with_heads.aux.weight)
+        assert not hasattr(load_file_into(arch, tmp_path / "heads.safetensors"), "aux")  # left out, silently
 
 
 def test_missing_and_unexpected_keys_are_listed(server, tmp_path, monkeypatch):

@@ -17,7 +17,6 @@ from hub_fixtures import server_fixture  # noqa: F401 (fixtures)
 import mhub
 
 torchvision = pytest.importorskip("torchvision")
-torch.set_num_threads(1)
 
 
 @pytest.fixture

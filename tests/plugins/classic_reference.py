@@ -8,24 +8,15 @@ fraction of that and gives outputs of the same scale.
 from __future__ import annotations
 
 import functools
-import json
 
 import torch
-from conftest import UPSTREAM_WEIGHTS, on_meta, randomly_filled
+from conftest import on_meta, randomly_filled
 from torch import nn
 
 from mhub_classic import configs
 
 ALL = list(configs.ARCHS)
 VGGS = [name for name in ALL if name.startswith("vgg")]
-
-
-def upstream_facts() -> list[dict]:
-    return json.loads(UPSTREAM_WEIGHTS.read_text())
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @functools.cache

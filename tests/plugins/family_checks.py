@@ -1,9 +1,7 @@
-"""Shared checks of the ViT, ConvNeXt/ConvMixer and MLP-family tests: counts, parity, layouts, manifests."""
+"""Shared checks of the ViT, ConvNeXt/ConvMixer and MLP-family tests: parity, layouts, manifests."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import subprocess
 import sys
 import tomllib
@@ -11,20 +9,8 @@ import tomllib
 import torch
 from torch import nn
 
-from conftest import REPO, UPSTREAM_WEIGHTS, randomise_batchnorm
-
-
-def upstream_facts() -> list[dict]:
-    return json.loads(UPSTREAM_WEIGHTS.read_text())
-
-
-def published_torchvision_params() -> dict[str, int]:
-    """torchvision's published ``num_params`` of each model's default weights (at its default size)."""
-    return {f["model"]: f["num_params"] for f in upstream_facts() if f["source"] == "torchvision" and f["is_default"]}
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+from conftest import REPO, randomise_batchnorm
+from parity import assert_outputs_close
 
 
 def on_meta(build, *args, **kwargs) -> nn.Module:
@@ -50,9 +36,8 @@ def assert_parity(reference: nn.Module, ours: nn.Module, converter, x: torch.Ten
     ours.eval()
     with torch.inference_mode():
         expected, actual = reference(x), ours(x)
-    scale = float(expected.abs().max())
-    assert scale > 0.1, "outputs near zero would hide mistakes"
-    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5 * max(1.0, scale))
+    assert float(expected.abs().max()) > 0.1, "outputs near zero would hide mistakes"
+    assert_outputs_close(actual, expected)
 
 
 def assert_same_layout(reference: nn.Module, ours: nn.Module, converter) -> None:
@@ -118,20 +103,3 @@ def assert_listed(registry, facts: list[dict], name_of) -> None:
             assert spec.license == fact.get("weights_license", fact["license"])
         else:
             assert spec.metrics["top1"] == fact["timm_results_imagenet"]["top1"]
-
-
-def serve_locally(tmp_path, monkeypatch, state, *, model, converter, model_args=None):
-    """Save ``state`` as a checkpoint and register it as ``model.local_test`` through an MHUB_REGISTRY manifest
-    (a file:// source whose sha256 is computed here, independently of mhub)."""
-    from mhub import _registry
-    from mhub._manifest import dump_manifest
-
-    path = tmp_path / f"{model}.pth"
-    torch.save(state, path)
-    entry = {"model": model, "tag": "local_test", "sources": [path.as_uri()], "format": "torch-pickle",
-             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "converter": converter, "license": "test"}
-    if model_args:
-        entry["model_args"] = model_args
-    (tmp_path / "local.toml").write_text(dump_manifest([entry]))
-    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
-    _registry.reset_registry()

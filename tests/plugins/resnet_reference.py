@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import torch
 from conftest import randomly_filled
 
 from mhub_resnet import configs
-
-UPSTREAM = Path(__file__).resolve().parents[2] / "data" / "upstream-weights.json"
-
-
-def upstream_facts() -> list[dict]:
-    return json.loads(UPSTREAM.read_text())
 
 
 def reference_model(name: str) -> tuple[torch.nn.Module, str]:
@@ -30,7 +21,3 @@ def reference_model(name: str) -> tuple[torch.nn.Module, str]:
 
     return (randomly_filled(lambda: timm.create_model(name, pretrained=False)),
             "timm.resnet" if upstream == "timm" else "timm.legacy_senet")
-
-
-def count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

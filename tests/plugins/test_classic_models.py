@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from classic_reference import (ALL, count, on_meta, ours_loaded, timm_model, torchvision_model, upstream_facts,
-                               vgg_head)
+from classic_reference import ALL, on_meta, ours_loaded, timm_model, torchvision_model, vgg_head
+from conftest import count, upstream_facts
+from parity import assert_outputs_close
 from torch import nn
 
 import mhub
@@ -22,23 +23,10 @@ SIZE = 224
 FEATURE_SIDE = {"alexnet": 6, "squeezenet1_0": 13, "squeezenet1_1": 13}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two workers share two cores; keep each test to one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _release_the_shared_vgg_head():
     yield
     vgg_head.cache_clear()  # 500 MB the rest of this worker's tests do not need
-
-
-def tolerance(reference: torch.Tensor) -> float:
-    return 1e-5 * max(1.0, reference.abs().max().item())
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -78,7 +66,7 @@ def test_converted_torchvision_weights_give_the_same_outputs_through_backbone_th
     side = FEATURE_SIDE.get(name, SIZE // 32)
     assert features.shape[-2:] == (side, side)
     assert got.shape == expected.shape == (1, 1000)
-    torch.testing.assert_close(got, expected, rtol=0, atol=tolerance(expected))
+    assert_outputs_close(got, expected)
 
 
 def test_every_batchnorm_sits_in_a_conv_norm_unit(converted):
@@ -97,7 +85,7 @@ def test_converted_timm_weights_give_the_same_outputs(name, timm_name):
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = reference(x)
-        torch.testing.assert_close(ours(x), expected, rtol=0, atol=tolerance(expected))
+        assert_outputs_close(ours(x), expected)
 
 
 # -- GoogLeNet -------------------------------------------------------------------------------------------------
@@ -114,8 +102,7 @@ def test_googlenet_auxiliary_heads_match_torchvision_in_training():
         expected, got = reference(x), ours(x)
     assert isinstance(got, GoogLeNetOutputs) and got._fields == expected._fields
     for field in expected._fields:
-        torch.testing.assert_close(getattr(got, field), getattr(expected, field), rtol=0,
-                                   atol=tolerance(getattr(expected, field)))
+        assert_outputs_close(getattr(got, field), getattr(expected, field))
     with torch.no_grad():
         assert ours.eval()(x[:1]).shape == (1, 1000)  # eval mode: logits only, as torchvision
 
@@ -131,9 +118,9 @@ def test_googlenet_has_no_auxiliary_heads_unless_asked():
 
 # -- high-level constructors ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call, message", [
-    (lambda m: m.VGG(), "VGG has no default configuration; give one of 11, 13, 16, 19"),
-    (lambda m: m.DenseNet(), "DenseNet has no default configuration; give one of 121, 161, 169, 201"),
-    (lambda m: m.SqueezeNet(), "SqueezeNet has no default configuration; give one of '1_0', '1_1'"),
+    (lambda m: m.VGG(), "VGG has no default configuration; give a depth: 11, 13, 16, 19"),
+    (lambda m: m.DenseNet(), "DenseNet has no default configuration; give a depth: 121, 161, 169, 201"),
+    (lambda m: m.SqueezeNet(), "SqueezeNet has no default configuration; give a version: '1_0', '1_1'"),
     (lambda m: m.VGG(15), "VGG has no configuration 15; valid: 11, 13, 16, 19"),
 ])
 def test_high_level_constructors_without_a_configuration_are_one_line_errors(call, message):
@@ -205,8 +192,8 @@ def test_converter_lists_keys_that_have_no_place():
     state = torchvision_model("squeezenet1_1").state_dict()
     state["features.3.squeeze.extra"] = torch.zeros(1)
     state["classifier.4.weight"] = torch.zeros(1)
-    with pytest.raises(mhub.ConversionError, match=r"2 key\(s\) have no place in the mhub SqueezeNet layout: "
-                                                   r"classifier.4.weight, features.3.squeeze.extra"):
+    unplaced = r"2 key\(s\) of the torchvision SqueezeNet checkpoint have no place in mhub's layout: "
+    with pytest.raises(mhub.ConversionError, match=unplaced + "features.3.squeeze.extra, classifier.4.weight"):
         convert.from_torchvision(state)
     with pytest.raises(mhub.ConversionError, match="not a torchvision AlexNet, VGG"):
         convert.from_torchvision({"conv1.weight": torch.zeros(1)})

@@ -76,7 +76,7 @@ def test_xception_blocks_are_placed_in_their_flows():
     (from_timm, {"stem.0.conv.weight": 0, "blocks.0.stack.conv1.se.weight": 1}, "blocks.0.stack.conv1.se"),
 ])
 def test_unplaceable_keys_are_conversion_errors_naming_them(convert, state, named):
-    with pytest.raises(ConversionError, match=rf"1 key\(s\) of the .* layout have no place.*{named}"):
+    with pytest.raises(ConversionError, match=rf"1 key\(s\) of the .* checkpoint have no place.*{named}"):
         convert(state)
 
 

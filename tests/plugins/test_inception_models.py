@@ -7,22 +7,20 @@ at the weight sets' 299 px; BatchNorm constants against the upstream modules the
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
-from conftest import UPSTREAM_WEIGHTS, on_meta, randomly_filled
+from conftest import count, on_meta, published_torchvision_params, randomly_filled
+from parity import assert_outputs_close
 from mhub_inception import configs, model
 from mhub_inception.blocks import InceptionConfigError
 from mhub_inception.convert import from_timm, from_torchvision
 
 torchvision = pytest.importorskip("torchvision")
 timm = pytest.importorskip("timm")
-torch.set_num_threads(1)  # parallel test workers share the cores
 
 ARCHS = list(configs.ARCHS)
 TIMM_NAME = {"xception": "legacy_xception"}  # our name -> timm's, where they differ
@@ -32,10 +30,6 @@ TF_EPS = 1e-3
 def build(name: str, **kwargs) -> nn.Module:
     function, defaults, *_ = configs.ARCHS[name]
     return getattr(model, function)(**{**defaults, **kwargs})
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def converted(name: str, state: dict, convert, **kwargs) -> nn.Module:
@@ -48,12 +42,6 @@ def converted(name: str, state: dict, convert, **kwargs) -> nn.Module:
 
 def image(channels: int = 3) -> torch.Tensor:
     return torch.randn(1, channels, 299, 299, generator=torch.Generator().manual_seed(1))
-
-
-def assert_close_to(out: torch.Tensor, ref: torch.Tensor) -> None:
-    assert out.shape == ref.shape
-    error, limit = (out - ref).abs().max().item(), 1e-5 * max(1.0, ref.abs().max().item())
-    assert error <= limit, f"max abs error {error:.3g} > {limit:.3g}"
 
 
 # -- parameter counts ------------------------------------------------------------------------------------
@@ -71,8 +59,7 @@ def test_parameter_count_equals_timm(meta_pair):
 
 
 def test_inception_v3_parameter_counts_equal_torchvision_published():
-    facts = json.loads(UPSTREAM_WEIGHTS.read_text())
-    published = next(f["num_params"] for f in facts if f["model"] == "inception_v3" and f["source"] == "torchvision")
+    published = published_torchvision_params()["inception_v3"]
     with torch.device("meta"):
         with_aux = build("inception_v3", aux_logits=True)
         plain = build("inception_v3")
@@ -94,7 +81,7 @@ def test_converted_timm_model_matches_at_299(pair):
     name, upstream, ours = pair
     x = image()
     with torch.no_grad():
-        assert_close_to(ours(x), upstream(x))
+        assert_outputs_close(ours(x), upstream(x))
 
 
 def test_batchnorm_constants_are_the_upstream_ones(meta_pair):
@@ -129,7 +116,7 @@ def test_torchvision_model_converts_without_its_auxiliary_classifier(torchvision
     ours = converted("inception_v3", state, from_torchvision)
     x = image()
     with torch.no_grad():
-        assert_close_to(ours(x), torchvision_v3(x))
+        assert_outputs_close(ours(x), torchvision_v3(x))
 
 
 def test_transform_input_matches_torchvision(torchvision_v3):
@@ -140,7 +127,7 @@ def test_transform_input_matches_torchvision(torchvision_v3):
     try:
         with torch.no_grad():
             reference = torchvision_v3(x)
-            assert_close_to(ours(x), reference)
+            assert_outputs_close(ours(x), reference)
             plain = converted("inception_v3", torchvision_v3.state_dict(), from_torchvision)(x)
         # the property matters: without it the outputs differ far beyond the tolerance
         assert (plain - reference).abs().max() > 100 * 1e-5 * max(1.0, reference.abs().max().item())

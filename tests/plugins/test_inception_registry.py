@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import subprocess
 import sys
 
 import mhub_registry
-from conftest import REPO, UPSTREAM_WEIGHTS, run_cli
+from conftest import REPO, run_cli, upstream_facts
 from mhub._manifest import load_manifest
 from mhub_inception import configs
 
@@ -18,8 +17,7 @@ UPSTREAM_NAMES = {"legacy_xception": "xception"}  # upstream model -> our archit
 
 def family_facts() -> list[dict]:
     """The facts file's weight sets of our architectures."""
-    facts = json.loads(UPSTREAM_WEIGHTS.read_text())
-    return [f for f in facts if UPSTREAM_NAMES.get(f["model"], f["model"]) in configs.ARCHS]
+    return [f for f in upstream_facts() if UPSTREAM_NAMES.get(f["model"], f["model"]) in configs.ARCHS]
 
 
 def test_every_architecture_is_registered(registry):

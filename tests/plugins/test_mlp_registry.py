@@ -6,9 +6,10 @@ import pytest
 import torch
 
 import mhub
-from conftest import run_cli
+from conftest import run_cli, serve_locally, upstream_facts
 from family_checks import (assert_listed, assert_manifest_is_generated, assert_plugin_imports_without_torch,
-                           materialise, on_meta, serve_locally, upstream_facts)
+                           materialise, on_meta)
+from parity import assert_outputs_close
 from mhub_mlp import configs
 
 
@@ -44,4 +45,4 @@ def test_checkpoint_loads_through_the_hub(tmp_path, monkeypatch):
     x = torch.randn(1, 3, 224, 224)
     with torch.inference_mode():
         expected = reference(x)
-        torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5 * max(1.0, float(expected.abs().max())))
+        assert_outputs_close(model(x), expected)

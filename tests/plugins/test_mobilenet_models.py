@@ -7,19 +7,15 @@ randomised too, so epsilon, order and padding mistakes show).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from torch import nn
 
-from conftest import UPSTREAM_WEIGHTS, on_meta, randomly_filled
+from conftest import count, on_meta, published_torchvision_params, randomly_filled
 from parity import assert_outputs_close, input_sizes, randomise_model
 from mhub_mobilenet import configs
 from mhub_mobilenet.convert import LayoutMismatch, efficientnet_pytorch_layout, timm_layout, torchvision_layout
 from mhub_mobilenet.model import irnet
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 torchvision = pytest.importorskip("torchvision")
 timm = pytest.importorskip("timm")
@@ -33,15 +29,6 @@ TIMM_ONLY = [name for name in configs.ARCHS if name not in TORCHVISION and name 
 # timm-only models small enough for a numerical check on 2 cores; the rest are checked key by key and shape by
 # shape on the meta device (same config rows, so the same code paths).
 TIMM_NUMERIC = [name for name in TIMM_ONLY if configs.ARCHS[name][-1] < 15_000_000]
-
-
-def published_torchvision_params() -> dict[str, int]:
-    data = json.loads(UPSTREAM_WEIGHTS.read_text())
-    return {item["model"]: item["num_params"] for item in data if item["source"] == "torchvision"}
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def build(name: str, **kwargs) -> nn.Module:

@@ -11,11 +11,9 @@ import pytest
 
 import mhub
 import mhub_registry
-from conftest import UPSTREAM_WEIGHTS
+from conftest import REPO, serve_locally, upstream_facts
 from parity import assert_outputs_close, own_size_input, randomise_model
 from mhub_mobilenet import configs
-
-from conftest import REPO
 
 
 def test_plugin_configs_converters_imaging_and_predict_import_without_torch():
@@ -49,7 +47,7 @@ def test_manifests_are_what_the_generator_writes_and_all_load(family, registry, 
 
 
 def test_every_upstream_weight_set_with_a_known_hash_is_registered(registry):
-    upstream = json.loads(UPSTREAM_WEIGHTS.read_text())
+    upstream = upstream_facts()
     rename = {"mnasnet_100": "mnasnet1_0", "mnasnet0_5": "mnasnet0_5_v1stem"}
     ours = {(w.model, w.tag) for w in registry.weights.values() if registry.archs[w.model].plugin == "mobilenet"}
     missing = []
@@ -73,25 +71,14 @@ def test_cli_lists_and_describes_without_torch():
     assert [w["tag"] for w in info["weights"]][0] == "tv2_in1k"  # torchvision's DEFAULT
 
 
-@pytest.mark.usefixtures("one_torch_thread")
 def test_torchvision_checkpoint_loads_through_the_hub(tmp_path, monkeypatch):
     """A torchvision-layout pickle behind a file:// source is pulled, converted and loaded by mhub.create."""
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
-    from mhub.hub.integrity import sha256_file
 
     reference = randomise_model(torchvision.models.mobilenet_v3_small())
-    checkpoint = tmp_path / "mobilenet_v3_small-test.pth"
-    torch.save(reference.state_dict(), checkpoint)
-    digest, size = sha256_file(checkpoint)
-    registry_dir = tmp_path / "registry"
-    registry_dir.mkdir()
-    (registry_dir / "local.toml").write_text(
-        f'[[weights]]\nmodel = "mobilenet_v3_small"\ntag = "local_in1k"\nsources = ["{checkpoint.as_uri()}"]\n'
-        f'sha256 = "{digest}"\nsize = {size}\nformat = "torch-pickle"\nconverter = "torchvision.mobilenet"\n'
-        'license = "BSD-3-Clause"\n')
-    monkeypatch.setenv("MHUB_REGISTRY", str(registry_dir))
-    mhub._registry.reset_registry()
+    serve_locally(tmp_path, monkeypatch, reference.state_dict(), model="mobilenet_v3_small", tag="local_in1k",
+                  converter="torchvision.mobilenet")
 
     model = mhub.create("mobilenet_v3_small.local_in1k", pretrained=True).eval()
     x = own_size_input("mobilenet_v3_small.local_in1k")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import on_meta
+from conftest import count, on_meta, upstream_facts
 from parity import assert_outputs_close, input_sizes
-from resnet_reference import count, reference_model, upstream_facts
+from resnet_reference import reference_model
 from torch import nn
 
 import mhub
 from mhub_resnet import configs, model as resnet_model
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ALL = list(configs.MODELS)
 TORCHVISION = [n for n in ALL if configs.MODELS[n][2] == "torchvision"]

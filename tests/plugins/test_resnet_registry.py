@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
 import torch
-from conftest import run_cli
-from conftest import randomise_batchnorm
+from conftest import randomise_batchnorm, run_cli, serve_locally, upstream_facts
 from parity import assert_outputs_close, own_size_input
-from resnet_reference import upstream_facts
 
 import mhub
 import mhub_registry
-from mhub._manifest import dump_manifest, load_manifest
+from mhub._manifest import load_manifest
 from mhub_resnet import configs
 
 MANIFEST = mhub_registry.manifest("resnet")
@@ -68,32 +65,11 @@ def test_mhub_list_shows_the_resnext_weights():
     assert json.loads(run_cli("list", "resnext*", "--pretrained", "--json").stdout) == expected
 
 
-def _serve_locally(tmp_path, monkeypatch, reference, model, tag, converter, *, default=False):
-    """Save ``reference``'s state dict and register it as ``model.tag`` through an MHUB_REGISTRY manifest."""
-    randomise_batchnorm(reference)
-    checkpoint = tmp_path / f"{model}-{tag}.pth"
-    torch.save(reference.state_dict(), checkpoint)
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()  # computed independently of mhub
-    manifests = tmp_path / "manifests"
-    manifests.mkdir()
-    (manifests / "local.toml").write_text(dump_manifest([{
-        "model": model, "tag": tag, "sources": [checkpoint.as_uri()], "sha256": digest,
-        "size": checkpoint.stat().st_size, "format": "torch-pickle", "converter": converter,
-        "license": "BSD-3-Clause", "default": default,
-    }]))
-    monkeypatch.setenv("MHUB_REGISTRY", str(manifests))
-    from mhub import _registry
-
-    _registry.reset_registry()
-    return reference.eval()
-
-
-@pytest.mark.usefixtures("one_torch_thread")
 def test_pretrained_torchvision_checkpoint_loads_through_the_converter(tmp_path, monkeypatch):
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
-    reference = _serve_locally(tmp_path, monkeypatch, torchvision.models.resnet18(), "resnet18", "local_test",
-                               "torchvision.resnet")
+    reference = randomise_batchnorm(torchvision.models.resnet18())
+    serve_locally(tmp_path, monkeypatch, reference.state_dict(), model="resnet18", converter="torchvision.resnet")
     model = mhub.create("resnet18.local_test", pretrained=True).eval()
     x = own_size_input("resnet18.local_test")
     with torch.no_grad():
@@ -103,15 +79,15 @@ def test_pretrained_torchvision_checkpoint_loads_through_the_converter(tmp_path,
     assert adapted(torch.randn(1, 1, 64, 64)).shape == (1, 10)
 
 
-@pytest.mark.usefixtures("one_torch_thread")
 def test_high_level_pretrained_loads_the_default_weights_of_a_timm_model(tmp_path, monkeypatch):
     timm = pytest.importorskip("timm")
     from mhub_resnet.model import SEResNet
 
     torch.manual_seed(0)
     assert not mhub.get_registry().tags("seresnet18")  # only the local manifest below gives it weights
-    reference = _serve_locally(tmp_path, monkeypatch, timm.create_model("seresnet18"), "seresnet18", "local_test",
-                               "timm.resnet", default=True)
+    reference = randomise_batchnorm(timm.create_model("seresnet18"))
+    serve_locally(tmp_path, monkeypatch, reference.state_dict(), model="seresnet18", converter="timm.resnet",
+                  default=True)
     model = SEResNet(18, pretrained=True).eval()
     x = own_size_input("seresnet18")
     with torch.no_grad():

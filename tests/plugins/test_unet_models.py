@@ -13,7 +13,6 @@ from mhub import FeatureError
 from mhub_unet import UNet
 from mhub_unet.model import UNetConfigError
 
-torch.set_num_threads(1)
 REQUIRED = ["unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_mobilenet_v2", "unet_convnext_tiny",
             *(f"unet_efficientnet_b{i}" for i in range(5))]
 

@@ -16,7 +16,6 @@ import mhub
 from mhub import ConversionError
 
 smp = pytest.importorskip("segmentation_models_pytorch")
-torch.set_num_threads(1)
 SIZE = (128, 160)
 
 

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 import mhub
-from family_checks import (assert_parity, assert_same_layout, count, on_meta, randomise, serve_locally,
-                           upstream_facts)
+from conftest import count, serve_locally, upstream_facts
+from family_checks import assert_parity, assert_same_layout, on_meta, randomise
+from parity import assert_outputs_close
 from mhub.layers import ImageSizeError
 from mhub_vit import configs
 from mhub_vit.convert import from_timm, from_torchvision
@@ -142,7 +143,7 @@ def test_384px_from_a_224px_checkpoint_equals_timm_resampling(tmp_path, monkeypa
     with torch.inference_mode():
         expected, actual = reference.eval()(x_for(384)), ours(x_for(384))
     assert float(expected.abs().max()) > 0.1
-    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5 * max(1.0, float(expected.abs().max())))
+    assert_outputs_close(actual, expected)
 
 
 def test_weights_trained_at_another_size_build_at_it(tmp_path, monkeypatch):

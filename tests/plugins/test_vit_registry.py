@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from conftest import run_cli
-from family_checks import (assert_listed, assert_manifest_is_generated, assert_plugin_imports_without_torch,
-                           on_meta, upstream_facts)
+from conftest import run_cli, upstream_facts
+from family_checks import assert_listed, assert_manifest_is_generated, assert_plugin_imports_without_torch, on_meta
 from mhub_vit import configs
 
 

@@ -417,6 +417,8 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     spec = registry.weights.get(name) if "." in name else None
     model_args = {**(spec.model_args if spec is not None else {}), **(model_args or {})}
     known = spec or registry.default_weights(arch.name)
+    if images and spec is not None:
+        spec.require_classifier("classify --image files")
     preprocess = imaging.override(known.preprocess if known else {}, preprocess)
     state = read_checkpoint(weights)
     model = load_model(arch, state)

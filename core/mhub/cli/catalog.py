@@ -38,12 +38,13 @@ def info_command(name: str, as_json: bool) -> None:
     """Show an architecture and its weight sets (NAME or NAME.TAG; aliases are accepted).
 
     Everything registered is shown: the architecture's builder, defaults, aliases and the state-dict
-    prefixes of its first convolution and classifier; each weight set's sources, hash strength, size,
-    licence, metrics, preprocessing, classes, model arguments and reference outputs.
+    prefixes of its first convolution, classifier and auxiliary classifiers; each weight set's sources, hash
+    strength, size, licence, metrics, preprocessing, classes, model arguments and reference outputs.
     """
     registry = get_registry()
     arch = registry.arch(name)
-    specs = [registry.weights_for(name)] if "." in name or name in registry.aliases else registry.tags(arch.name)
+    named = registry.resolve(name)[1] if "." in name or name in registry.aliases else None
+    specs = [named] if named is not None else registry.tags(arch.name)
     default = registry.default_weights(arch.name)
     data = {
         "name": arch.name,
@@ -56,6 +57,7 @@ def info_command(name: str, as_json: bool) -> None:
         "defaults": dict(arch.defaults),
         "first_conv": arch.first_conv,
         "classifier": arch.classifier,
+        "aux_classifiers": list(arch.aux_classifiers),
         "aliases": dict(arch.aliases),
         "weights": [
             {**spec.to_dict(), "name": spec.name, "default": spec is default, "hash": spec.hash_strength,
@@ -70,6 +72,7 @@ def info_command(name: str, as_json: bool) -> None:
     rows = [("description", arch.description), ("builder", data["builder"]),
             ("parameters", f"{arch.num_params:,}" if arch.num_params else None), ("paper", arch.paper),
             ("defaults", _pairs(arch.defaults)), ("first conv", arch.first_conv), ("classifier", arch.classifier),
+            ("aux heads", ", ".join(arch.aux_classifiers)),
             ("aliases", ", ".join(a + (f" (-> {t})" if t else "") for a, t in arch.aliases.items()))]
     _rows(rows, indent=2, width=11)
     if not specs:

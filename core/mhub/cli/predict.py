@@ -33,6 +33,7 @@ def predict_command(name: str, images: tuple[Path, ...], topk: int, endpoint: st
     if endpoint:
         os.environ["MHUB_ENDPOINT"] = endpoint  # read by the hub client when it pulls
     spec = get_registry().weights_for(name)
+    spec.require_classifier("classify images")  # before anything is pulled
     model = create(spec.name, pretrained=True, fuse=fuse).eval()
     batch = imaging.load_images(images, spec.preprocess)
     with torch.inference_mode():

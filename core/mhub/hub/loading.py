@@ -31,6 +31,8 @@ def load_pretrained(arch: ArchSpec, weights: WeightSpec, num_classes: int | None
         weights: the weight set (its file must be in our layout after the converter).
         num_classes: classifier outputs; None keeps the weights' own. A different value re-initialises
             the head (``WeightSpec.classifier`` or ``ArchSpec.classifier``) with a warning.
+            Auxiliary classifiers (``ArchSpec.aux_classifiers``) the model has and the weights lack are
+            initialised fresh, with one warning; those the weights have and the model lacks are left out.
         in_chans: input channels. A different count than the weights' adapts the first convolution
             (``first_conv``): summed over input channels for 1, otherwise repeated and scaled by
             ``old/in_chans`` so activations keep their scale.
@@ -90,6 +92,13 @@ def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, n
     if head_keys:  # (num_classes=0 may leave no head at all: nothing new to warn about)
         warnings.warn(f"{label}: num_classes={num_classes} differs from the weights' {file_classes}; the "
                       f"classifier '{head}' is newly initialised and needs training", UserWarning, stacklevel=4)
+    fresh_aux = _absent_aux_classifiers(arch, state, expected)
+    aux_keys = {k for k in expected if any(_under(k, prefix) for prefix in fresh_aux)}
+    if fresh_aux:
+        many = len(fresh_aux) > 1
+        warnings.warn(f"{label}: the weights hold no auxiliary classifier{'s' * many} "
+                      f"{', '.join(map(repr, fresh_aux))}; {'they are' if many else 'it is'} newly initialised and "
+                      f"need{'' if many else 's'} training", UserWarning, stacklevel=4)
 
     conv_key = f"{first_conv}.weight" if first_conv else None
     if conv_key in state and conv_key in expected and state[conv_key].shape[1] != expected[conv_key].shape[1]:
@@ -102,14 +111,14 @@ def load_file_into(arch: ArchSpec, path, *, weights: WeightSpec | None = None, n
     for key in expected.keys() - state.keys():
         if key.endswith(".num_batches_tracked"):  # absent from pre-2018 checkpoints; BatchNorm's own default
             state[key] = torch.zeros((), dtype=torch.long)
-    _check_keys(label, state, expected, head_keys)
+    _check_keys(label, state, expected, head_keys | aux_keys)
     for key, tensor in state.items():
         want = expected[key]
         if tensor.dtype != want.dtype and tensor.is_floating_point() and want.is_floating_point():
             state[key] = tensor.to(want.dtype)
-    model.load_state_dict(state, strict=not head_keys, assign=True)
-    if head_keys:
-        _initialise(model, head)
+    model.load_state_dict(state, strict=not (head_keys or aux_keys), assign=True)
+    for prefix in ([head] if head_keys else []) + fresh_aux:
+        _initialise(model, prefix)
     _materialise_leftovers(model, arch, num_classes=num_classes, in_chans=in_chans, **kwargs)
     return model
 
@@ -144,6 +153,24 @@ def adapt_to_model(model, state) -> None:
 
 def _under(key: str, prefix: str) -> bool:
     return key == prefix or key.startswith(prefix + ".")
+
+
+def _absent_aux_classifiers(arch: ArchSpec, state: dict, expected) -> list[str]:
+    """The model's auxiliary classifiers the weights lack entirely (to initialise fresh).
+
+    Auxiliary classifiers in the weights that the model was built without are dropped from ``state``: they
+    only serve training (torchvision's ``aux_logits=False`` does the same).
+    """
+    absent = []
+    for prefix in arch.aux_classifiers:
+        in_model = any(_under(k, prefix) for k in expected)
+        in_file = [k for k in state if _under(k, prefix)]
+        if in_model and not in_file:
+            absent.append(prefix)
+        elif in_file and not in_model:
+            for key in in_file:
+                del state[key]
+    return absent
 
 
 def _head_outputs(state, head: str | None) -> int | None:

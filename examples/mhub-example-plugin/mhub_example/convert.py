@@ -1,32 +1,26 @@
 """Key map from the upstream layout (:mod:`mhub_example.upstream`) to TinyNet's.
 
-A pure renaming: ``mhub validate --reference tinyref:tinynet`` inverts it exactly to feed the upstream
-model the weights under test, so it must not change values.
+A pure renaming, written as a table for :func:`mhub.keymap.rename_keys`: ``mhub validate --reference
+tinyref:tinynet`` inverts it exactly to feed the upstream model the weights under test, so it must not change
+values. A key no rule places is a :class:`mhub.ConversionError` naming it.
 """
 
 from __future__ import annotations
 
-import re
+from mhub.keymap import rename_keys
 
-RENAMES = [
-    (r"^conv1\.", "backbone.stem.conv."),
-    (r"^bn1\.", "backbone.stem.norm."),
-    (r"^stages\.(\d+)\.(\d+)\.conv_a\.", r"backbone.stages.\1.\2.conv1.conv."),
-    (r"^stages\.(\d+)\.(\d+)\.bn_a\.", r"backbone.stages.\1.\2.conv1.norm."),
-    (r"^stages\.(\d+)\.(\d+)\.conv_b\.", r"backbone.stages.\1.\2.conv2.conv."),
-    (r"^stages\.(\d+)\.(\d+)\.bn_b\.", r"backbone.stages.\1.\2.conv2.norm."),
-    (r"^head\.", "classifier.fc."),
+_BLOCK = r"stages\.(\d+)\.(\d+)"
+RULES = [
+    (r"conv1\.(.+)", r"backbone.stem.conv.\1"),
+    (r"bn1\.(.+)", r"backbone.stem.norm.\1"),
+    (rf"{_BLOCK}\.conv_a\.(.+)", r"backbone.stages.\1.\2.conv1.conv.\3"),
+    (rf"{_BLOCK}\.bn_a\.(.+)", r"backbone.stages.\1.\2.conv1.norm.\3"),
+    (rf"{_BLOCK}\.conv_b\.(.+)", r"backbone.stages.\1.\2.conv2.conv.\3"),
+    (rf"{_BLOCK}\.bn_b\.(.+)", r"backbone.stages.\1.\2.conv2.norm.\3"),
+    (r"head\.(.+)", r"classifier.fc.\1"),
 ]
 
 
-def rename(key: str) -> str:
-    for pattern, replacement in RENAMES:
-        new, count = re.subn(pattern, replacement, key)
-        if count:
-            return new
-    raise KeyError(f"tinyref key '{key}' has no TinyNet counterpart")
-
-
 def from_tinyref(state: dict) -> dict:
-    """``{upstream key: tensor}`` -> ``{tinynet key: tensor}``; an unknown key is an error."""
-    return {rename(key): value for key, value in state.items()}
+    """``{upstream key: tensor}`` -> ``{tinynet key: tensor}``."""
+    return rename_keys(state, RULES, layout="tinyref")

@@ -11,6 +11,9 @@ State-dict layout (what ``first_conv`` and ``classifier`` in ``plugin.py`` name)
     classifier.fc                                  create_classifier: pool, flatten, fc
 
 Feature levels (``feature_info``): ``backbone.stages.<stage>``, the stage outputs at strides 2, 4, ...
+
+Two of Metalhead's three levels: :func:`tinynet` (every option; the registered builder) and :func:`TinyNet`
+(a registered size, ``pretrained`` through the hub).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from collections.abc import Sequence
 
 from torch import nn
 
+import mhub
 from mhub import BackboneClassifier
 from mhub.builders import BlockBuilder, build_stages, stage_strides, stage_widths
+from mhub.families import config_name
 from mhub.layers import conv_norm, create_classifier
 
 
@@ -57,3 +62,21 @@ def tinynet(*, widths: Sequence[int], depths: Sequence[int], stem_chs: int = 8, 
                     for index, width in enumerate(widths)]
     return BackboneClassifier(backbone, create_classifier(widths[-1], num_classes, dropout=dropout),
                               feature_info=feature_info)
+
+
+def TinyNet(size: str | None = None, *, pretrained: bool = False, in_chans: int = 3, num_classes: int | None = None,
+            **kwargs) -> nn.Module:
+    """A registered TinyNet by size, e.g. ``TinyNet("tiny", pretrained=True)``; there is no default size.
+
+    Args:
+        size: ``"tiny"`` (``tinynet``).
+        pretrained: load the registry's default weights of that architecture.
+        in_chans: input channels (pretrained weights are adapted).
+        num_classes: classifier outputs (default: the weights' classes).
+        **kwargs: options of :func:`tinynet`.
+
+    Raises:
+        mhub.ConfigError: no size, or an unknown one (the message lists the valid ones).
+    """
+    name = config_name("TinyNet", size, {"tiny": "tinynet"}, what="a size")
+    return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)

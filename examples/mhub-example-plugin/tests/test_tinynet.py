@@ -8,6 +8,7 @@ import torch
 
 import mhub
 from mhub_example.convert import from_tinyref
+from mhub_example.model import TinyNet
 from mhub_example.upstream import build as build_upstream
 
 
@@ -31,6 +32,12 @@ def test_parameter_count_is_upstreams_and_the_registered_one():
     upstream = build_upstream("tinynet", num_classes=1000, in_chans=3)
     ours = mhub.create("tinynet", num_classes=1000)
     assert parameters(ours) == parameters(upstream) == mhub.get_registry().arch("tinynet").num_params
+
+
+def test_the_high_level_constructor_builds_a_registered_size_and_has_no_default():
+    assert parameters(TinyNet("tiny", num_classes=1000)) == mhub.get_registry().arch("tinynet").num_params
+    with pytest.raises(mhub.ConfigError, match="TinyNet has no default configuration; give a size: 'tiny'"):
+        TinyNet()
 
 
 @pytest.mark.parametrize("num_classes, in_chans", [(10, 3), (7, 1)])
