@@ -1,6 +1,7 @@
 """The built wheel carries the core, every first-party plugin, the toolchain and the registry manifests."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -48,3 +49,21 @@ def test_installed_wheel_lists_the_same_as_the_checkout(wheel, tmp_path):
     assert from_checkout[0].startswith(str(REPO / "core"))
     assert from_wheel[1:] == from_checkout[1:]
     assert len(from_wheel[2]) > 0
+
+
+# (mhub/data/ is package data; the repository's data/ holds the upstream facts)
+REPOSITORY_ONLY = re.compile(r"(?<![\w/.-])(?:tests|scripts|shared|benchmarks)/|(?<![\w/.-])data/(?:upstream|README)"
+                             r"|DESIGN\.md")
+
+
+def test_shipped_files_and_docs_point_at_nothing_only_a_checkout_has(wheel):
+    """Docstrings, comments and manifests in the wheel, and docs/, name no repository-only file (tests/,
+    scripts/, the shared data, DESIGN.md...): a pip user cannot open them. (README's layout table and
+    CONTRIBUTING.md are for a checkout, and may.)"""
+    archive = zipfile.ZipFile(wheel)
+    texts = {name: archive.read(name).decode("utf-8", "replace") for name in archive.namelist()
+             if not name.split("/")[0].endswith(".dist-info")}
+    texts.update({str(path.relative_to(REPO)): path.read_text() for path in sorted((REPO / "docs").glob("*.md"))})
+    found = [f"{name}:{text.count(chr(10), 0, match.start()) + 1}: {match.group()}"
+             for name, text in texts.items() for match in REPOSITORY_ONLY.finditer(text)]
+    assert not found, found

@@ -3,7 +3,7 @@
 Layer counts, widths, kernel sizes and pooling choices are facts from the papers and from torchvision 0.29's
 ``alexnet.py``, ``vgg.py``, ``squeezenet.py``, ``densenet.py`` and ``googlenet.py`` (whose checkpoints the
 registry serves); no upstream code is copied. Published parameter counts are torchvision's
-(``*_Weights.meta["num_params"]``, also in ``data/upstream-weights.json``).
+(``*_Weights.meta["num_params"]``).
 """
 
 from __future__ import annotations

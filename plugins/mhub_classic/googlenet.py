@@ -7,8 +7,9 @@ every convolution (epsilon 1e-3) as in torchvision's port, whose checkpoint load
 :data:`mhub_classic.configs.GOOGLENET_LAYERS`).
 
 - ``transform_input``: torchvision's weights expect inputs normalised to [-1, 1] (``(x - 0.5) / 0.5``); with it,
-  the backbone first turns ImageNet-normalised inputs into that (:class:`mhub.layers.Renormalize`, as in
-  Inception v3). It is a property of those weights: their manifest entry sets it (``[weights.model_args]``), so
+  the backbone first turns ImageNet-normalised inputs into that (:meth:`mhub.layers.Renormalize.transform_input`,
+  as in Inception v3; a grey input is read as R, G and B, and ``conv1`` keeps 3 input channels). It is a property
+  of those weights: their manifest entry sets it (``[weights.model_args]``), so
   ``mhub.create("googlenet", pretrained=True)`` takes the usual ImageNet preprocessing.
 - ``aux_logits``: the two auxiliary classifiers of the paper, off by default. When on, the model in training
   mode returns ``GoogLeNetOutputs(logits, aux_logits2, aux_logits1)`` like torchvision's; in eval mode, logits.
@@ -29,7 +30,6 @@ import torch
 from torch import nn
 
 from mhub._model import BackboneClassifier
-from mhub.imaging import IMAGENET_MEAN, IMAGENET_STD
 from mhub.layers import ConcatBranches, Renormalize, conv_norm, create_classifier
 
 from .configs import GOOGLENET_AUX_TAPS, GOOGLENET_LAYERS, ConfigError
@@ -38,18 +38,6 @@ GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux
 _MODULES = {name: widths for name, *widths in GOOGLENET_LAYERS if len(widths) > 1}  # name -> module widths
 
 _unit = partial(conv_norm, eps=1e-3)  # conv (no bias), BatchNorm with epsilon 1e-3, ReLU
-
-
-def renormalize(in_chans: int = 3) -> Renormalize:
-    """``transform_input``: ImageNet-normalised inputs to the ``[-1, 1]`` range torchvision's weights expect.
-
-    With other than 3 channels every channel gets the means of the ImageNet constants (the weights saw
-    per-channel transforms, so this only approximates them).
-    """
-    if in_chans == 3:
-        return Renormalize()
-    mean, std = sum(IMAGENET_MEAN) / 3, sum(IMAGENET_STD) / 3
-    return Renormalize((mean,) * in_chans, (std,) * in_chans, (0.5,) * in_chans, (0.5,) * in_chans)
 
 
 def inception_module(in_chs: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
@@ -127,16 +115,21 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
         in_chans: input channels.
         aux_logits: add the auxiliary classifiers (training only). torchvision's weights hold none worth
             loading: ``mhub.create("googlenet", pretrained=True, aux_logits=True)`` initialises them fresh.
-        transform_input: re-normalise ImageNet-normalised inputs to [-1, 1] first (see :func:`renormalize`);
-            the weight sets that need it set it.
+        transform_input: re-normalise ImageNet-normalised inputs to [-1, 1] first
+            (:meth:`mhub.layers.Renormalize.transform_input`); the weight sets that need it set it. With
+            ``in_chans=1`` the grey channel is read as R, G and B and ``conv1`` keeps 3 input channels.
         dropout: dropout before the final linear layer.
         aux_dropout: dropout inside the auxiliary classifiers.
 
     Returns:
         A :class:`GoogLeNet`; the backbone has output stride 32.
+
+    Raises:
+        ConfigError: ``transform_input`` with ``in_chans`` other than 3 or 1.
     """
-    layers: list[tuple[str, nn.Module]] = [("transform", renormalize(in_chans))] if transform_input else []
-    layers += [("conv1", _unit(7, in_chans, 64, stride=2)), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
+    transform = Renormalize.transform_input(in_chans) if transform_input else None
+    layers: list[tuple[str, nn.Module]] = [("transform", transform)] if transform else []
+    layers += [("conv1", _unit(7, transform.out_chans if transform else in_chans, 64, stride=2)), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
                ("conv2", _unit(1, 64, 64)), ("conv3", _unit(3, 64, 192)), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True))]
     chs = 192
     # feature levels: the last module before each pool, and the last one (timm has no GoogLeNet)

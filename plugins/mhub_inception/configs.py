@@ -113,13 +113,14 @@ ARCHS: dict[str, tuple[str, dict, str, str, int | None]] = {
 
 FIRST_CONV = {"inception": "backbone.stem.conv1a.conv", "xception": "backbone.stem.conv1.conv"}
 CLASSIFIER = "classifier.fc"
-# Auxiliary classifiers a model built with aux_logits=True has; the registered weights hold none (the converters
-# leave torchvision's out), so pretrained loading initialises them fresh.
+# Auxiliary classifiers a model built with aux_logits=True has. torchvision's weights hold a trained one (the
+# converters map it); loading drops it into a model built without, and initialises it fresh from weights without.
 AUX_CLASSIFIERS = {"inception_v3": ("aux",)}
+# name -> (function, version); version 2 of the Inception v3 maps keeps torchvision's auxiliary classifier
 CONVERTERS = {
-    "torchvision.inception": "mhub_inception.convert:from_torchvision",
-    "timm.inception": "mhub_inception.convert:from_timm",
-    "timm_background.inception": "mhub_inception.convert:from_timm_with_background",
+    "torchvision.inception": ("mhub_inception.convert:from_torchvision", 2),
+    "timm.inception": ("mhub_inception.convert:from_timm", 2),
+    "timm_background.inception": ("mhub_inception.convert:from_timm_with_background", 1),
 }
 
 

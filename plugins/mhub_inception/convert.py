@@ -5,9 +5,10 @@ mhub layout (see :mod:`mhub_inception.model`): conv units ``<unit>.conv`` / ``<u
 ``….branches.branch<i>.<j>`` and ``….proj``; Xception blocks ``backbone.<flow>.<b>.stack.conv<i>.dw|pw``,
 ``….shortcut`` and (pre-activation) ``….pre.norm``; ``classifier.fc``.
 
-- :func:`from_torchvision`: torchvision's ``Inception3`` (also timm's ``inception_v3``, which shares its keys).
-  The auxiliary classifier (``AuxLogits.*``) is dropped: it only serves training, and mhub's default
-  Inception v3 has none.
+- :func:`from_torchvision`: torchvision's ``Inception3`` (also timm's ``inception_v3``, which shares its keys),
+  its trained auxiliary classifier (``AuxLogits.*``) included, as ``aux.*``: a model built with
+  ``aux_logits=True`` gets it, one built without drops it when loading (the architecture declares ``aux`` in
+  ``aux_classifiers``).
 - :func:`from_timm`: timm's ``inception_v3``, ``inception_v4``, ``inception_resnet_v2``, ``legacy_xception``
   and ``xception41/65/71(p)``, told apart by their first convolution's key.
 - :func:`from_timm_with_background`: timm's legacy ``inception_v4`` / ``inception_resnet_v2`` files, whose
@@ -28,7 +29,6 @@ from mhub.keymap import map_keys
 
 from . import configs
 
-AUX_LOGITS = [r"AuxLogits\..*"]  # Inception v3's auxiliary classifier: only serves training
 _NORM_PARAMS = "weight|bias|running_mean|running_var|num_batches_tracked"
 _UNIT = re.compile(rf"^(conv\.weight|bn\.(?:{_NORM_PARAMS}))$")
 
@@ -79,6 +79,11 @@ def _v3_key(key: str) -> str | None:
         return _join(f"backbone.stem.{_V3_STEM[head]}", _unit(rest))
     if head == "fc" and rest in ("weight", "bias"):
         return f"classifier.fc.{rest}"
+    if head == "AuxLogits":  # conv0, conv1, fc: our aux's conv units and the linear layer of its head
+        unit, _, param = rest.partition(".")
+        if unit in ("conv0", "conv1"):
+            return _join(f"aux.{unit}", _unit(param))
+        return f"aux.head.fc.{param}" if unit == "fc" and param in ("weight", "bias") else None
     if (m := re.match(r"^Mixed_(\d[a-e])$", head)) and m[1] in _V3_MIXED:
         stage, block, kind = _V3_MIXED[m[1]]
         name, _, param = rest.partition(".")
@@ -89,12 +94,12 @@ def _v3_key(key: str) -> str | None:
 
 
 def from_torchvision(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """torchvision's Inception v3 (or timm's ``inception_v3``) to mhub; ``AuxLogits.*`` is dropped.
+    """torchvision's Inception v3 (or timm's ``inception_v3``) to mhub, ``AuxLogits.*`` to ``aux.*``.
 
     Raises:
         ConversionError: keys that have no place in the mhub layout.
     """
-    return map_keys(state_dict, _v3_key, layout="torchvision Inception v3", drop=AUX_LOGITS)
+    return map_keys(state_dict, _v3_key, layout="torchvision Inception v3")
 
 
 # -- Inception-v4 and Inception-ResNet-v2 (timm, after Cadene's TF-slim ports) -----------------------------
@@ -275,7 +280,7 @@ def from_timm(state_dict: Mapping[str, Any]) -> dict[str, Any]:
         ConversionError: not a timm Inception-family layout, or keys that have no place in mhub's layout.
     """
     if "Conv2d_1a_3x3.conv.weight" in state_dict:
-        return map_keys(state_dict, _v3_key, layout="timm inception_v3", drop=AUX_LOGITS)
+        return map_keys(state_dict, _v3_key, layout="timm inception_v3")
     if "features.0.conv.weight" in state_dict:
         return map_keys(state_dict, _v4_key, layout="timm inception_v4")
     if "conv2d_1a.conv.weight" in state_dict:

@@ -4,7 +4,7 @@ Papers: Szegedy et al. 2016 (Inception v3, arXiv:1512.00567), Szegedy et al. 201
 Inception-ResNet, arXiv:1602.07261), Chollet 2017 (Xception, arXiv:1610.02357), Chen et al. 2018 (aligned
 Xception, arXiv:1802.02611).
 
-Implementations matched output for output (tests/plugins/test_inception_models.py): torchvision's
+Implementations matched output for output in the project's test suite: torchvision's
 ``models/inception.py`` (torchvision 0.29) and timm's ``inception_v3.py``, ``inception_v4.py``,
 ``inception_resnet_v2.py``, ``xception.py`` (``legacy_xception``) and ``xception_aligned.py`` (timm 1.0).
 Their checkpoints load through the key maps in :mod:`mhub_inception.convert`.
@@ -215,10 +215,13 @@ def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool
         num_classes: classifier outputs (0: pooled features come out).
         in_chans: input channels.
         aux_logits: add the auxiliary classifier on the 17x17 grid (:class:`AuxClassifierModel`); off by
-            default, as it only serves training. The registered weights hold none:
-            ``mhub.create("inception_v3", pretrained=True, aux_logits=True)`` initialises it fresh.
-        transform_input: start with :class:`mhub.layers.Renormalize`, so that weights trained on inputs in
-            ``[-1, 1]`` take ImageNet-normalised images (torchvision's weights need it; their weight set sets it).
+            default, as it only serves training. torchvision's weights hold a trained one, which
+            ``mhub.create("inception_v3", pretrained=True, aux_logits=True)`` loads (weights without one leave it
+            freshly initialised, with a warning).
+        transform_input: start with :meth:`mhub.layers.Renormalize.transform_input`, so that weights trained on
+            inputs in ``[-1, 1]`` take ImageNet-normalised images (torchvision's weights need it; their weight set
+            sets it). With ``in_chans=1`` the grey channel is read as R, G and B and the first convolution keeps
+            3 input channels, so the weights load unadapted.
         stages: the body table (see :mod:`mhub_inception.configs`).
         dropout: dropout before the final linear layer (torchvision: 0.5; ``None``: no dropout module).
         pool: classifier global pooling.
@@ -227,15 +230,14 @@ def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool
         momentum: BatchNorm momentum (PyTorch convention; 0.1 as torchvision trains).
 
     Raises:
-        InceptionConfigError: ``transform_input`` with ``in_chans != 3``, or an inconsistent table.
+        ConfigError: ``transform_input`` with ``in_chans`` other than 3 or 1.
+        InceptionConfigError: an inconsistent table.
     """
-    if transform_input and in_chans != 3:
-        raise InceptionConfigError(f"transform_input maps ImageNet-normalised RGB inputs and needs in_chans=3, got "
-                                   f"{in_chans}; pass transform_input=False")
+    transform = Renormalize.transform_input(in_chans) if transform_input else None
     conv = ConvUnits(act_layer, eps, momentum)
-    stem, stem_chs = inception_v3_stem(conv, in_chans)
-    if transform_input:
-        stem = nn.Sequential(OrderedDict([("renormalize", Renormalize()), *stem.named_children()]))
+    stem, stem_chs = inception_v3_stem(conv, transform.out_chans if transform else in_chans)
+    if transform:
+        stem = nn.Sequential(OrderedDict([("renormalize", transform), *stem.named_children()]))
     body, out_chs = inception_body(stages, stem_chs, conv)
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=body))
     classifier = create_classifier(out_chs, num_classes, pool=pool, dropout=dropout)

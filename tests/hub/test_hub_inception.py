@@ -2,10 +2,13 @@
 
 The weight set under test copies the converter and ``model_args`` of the real ``inception_v3.tv_in1k`` entry,
 so ``mhub.create(..., pretrained=True)`` must behave like torchvision's pretrained model: ImageNet-normalised
-inputs in, torchvision's ``transform_input=True`` outputs out.
+inputs in, torchvision's ``transform_input=True`` outputs out; with ``aux_logits=True`` its trained auxiliary
+classifier too; with ``in_chans=1`` the outputs of torchvision's model on the grey image repeated to RGB.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import pytest
 import torch
@@ -16,8 +19,8 @@ from parity import assert_outputs_close
 
 import mhub
 import mhub_registry
+from mhub import ConfigError
 from mhub._manifest import load_manifest
-from mhub_inception.blocks import InceptionConfigError
 
 torchvision = pytest.importorskip("torchvision")
 
@@ -53,7 +56,7 @@ def imagenet_batch(channels: int = 3) -> torch.Tensor:
 
 def test_pretrained_torchvision_weights_take_imagenet_normalised_inputs(served, reference):
     model = mhub.create(served, pretrained=True).eval()
-    assert not hasattr(model, "aux")  # the converter left the auxiliary classifier behind
+    assert not hasattr(model, "aux")  # built without the auxiliary classifier: loading leaves the file's out
     x = imagenet_batch()
     reference.transform_input = True
     try:
@@ -62,14 +65,36 @@ def test_pretrained_torchvision_weights_take_imagenet_normalised_inputs(served, 
     finally:
         reference.transform_input = False
 
-    # so aux_logits=True gets a fresh one, with one warning (as GoogLeNet's, tests/plugins/test_classic_registry.py)
-    with pytest.warns(UserWarning) as caught:
-        with_aux = mhub.create(served, pretrained=True, aux_logits=True)
-    assert [str(w.message) for w in caught if "auxiliary" in str(w.message)] == [
-        f"{served}: the weights hold no auxiliary classifier 'aux'; it is newly initialised and needs training"]
-    assert torch.equal(with_aux.classifier.fc.weight, model.classifier.fc.weight)
-    assert not any(tensor.is_meta for tensor in with_aux.state_dict().values())
-    assert with_aux.aux.train()(torch.randn(2, 768, 17, 17)).isfinite().all()
+
+def frozen_training_mode(model: torch.nn.Module) -> torch.nn.Module:
+    """Training mode (so both models return their auxiliary logits) with BatchNorm and dropout as in eval mode:
+    deterministic, and the module-scoped reference's running statistics stay untouched."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.Dropout)):
+            module.eval()
+    return model
+
+
+def test_aux_logits_load_the_trained_auxiliary_classifier(served, reference):
+    # torchvision's file holds a trained auxiliary classifier (torchvision keeps it when loading its weights):
+    # aux_logits=True loads it, without the "newly initialised" warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = frozen_training_mode(mhub.create(served, pretrained=True, aux_logits=True))
+    assert not [w for w in caught if "auxiliary" in str(w.message)]
+    assert torch.equal(model.aux.head.fc.weight, reference.AuxLogits.fc.weight)
+    x = imagenet_batch()
+    reference.transform_input = True
+    try:
+        with torch.no_grad():
+            logits, aux = model(x)
+            expected = frozen_training_mode(reference)(x)
+    finally:
+        reference.transform_input = False
+        reference.eval()
+    assert_outputs_close(aux, expected.aux_logits)
+    assert_outputs_close(logits, expected.logits)
 
 
 def test_num_classes_10_and_in_chans_1(served, reference):
@@ -86,10 +111,16 @@ def test_num_classes_10_and_in_chans_1(served, reference):
     finally:
         reference.transform_input, reference.fc = False, fc
 
-    # transform_input renormalises RGB; a grey model says so, and works once it is switched off
-    with pytest.raises(InceptionConfigError, match="needs in_chans=3, got 1; pass transform_input=False"):
-        mhub.create(served, pretrained=True, in_chans=1)
-    grey = mhub.create(served, pretrained=True, in_chans=1, transform_input=False).eval()
+    # transform_input reads a grey channel as R, G and B: exactly torchvision's model on the grey image repeated to
+    # RGB, with the 3-channel first convolution loaded as it is
+    grey = mhub.create(served, pretrained=True, in_chans=1).eval()
+    assert mhub.backbone(grey).stem.conv1a.conv.in_channels == 3
     g = imagenet_batch(1)
-    with torch.no_grad():
-        assert_outputs_close(grey(g), reference(g.expand(-1, 3, -1, -1)))
+    reference.transform_input = True
+    try:
+        with torch.no_grad():
+            assert_outputs_close(grey(g), reference(g.expand(-1, 3, -1, -1)))
+    finally:
+        reference.transform_input = False
+    with pytest.raises(ConfigError, match=r"^transform_input re-normalises RGB inputs .*; got in_chans=2$"):
+        mhub.create(served, pretrained=True, in_chans=2)

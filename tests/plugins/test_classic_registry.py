@@ -1,11 +1,9 @@
 """registry/classic.toml against the upstream facts, the CLI over it, and pretrained loading over loopback.
 
-Pretrained loading is exercised end to end (a torchvision ``.pth`` served on 127.0.0.1, pulled, converted by
-``torchvision.classic``, loaded with ``in_chans=1`` / ``num_classes=10``) for the smallest member of each
-sub-family; the others share its code path and differ only in depth, which
-``test_classic_models.py::test_in_chans_and_num_classes_reach_the_declared_first_conv_and_head`` covers for
-every architecture on the meta device. AlexNet's and VGG's 4096-wide dense layers are generated 64 wide
-(the manifest entry passes ``hidden``), so no checkpoint here exceeds 60 MB.
+Pretrained loading is exercised end to end for every architecture: a torchvision ``.pth`` served on 127.0.0.1,
+pulled, converted by ``torchvision.classic``, loaded with ``in_chans=1`` / ``num_classes=10``. AlexNet's and VGG's
+4096-wide dense layers are generated 64 wide (the manifest entry passes ``hidden``), so the largest checkpoints
+are DenseNet-161's (115 MB) and VGG-19's convolutions (80 MB), each saved and served once.
 """
 
 from __future__ import annotations
@@ -32,16 +30,15 @@ torchvision = pytest.importorskip("torchvision")
 MANIFEST = mhub_registry.manifest("classic")
 FAMILY_MODELS = ("alexnet", "vgg", "squeezenet", "densenet", "googlenet")
 SMALL_HIDDEN = [64, 64]
-# torchvision's backbone: what our ``mhub.backbone(model)`` must compute.
-TORCHVISION_FEATURES = {
-    "alexnet": lambda m, x: m.features(x),
-    "vgg11": lambda m, x: m.features(x),
-    "vgg11_bn": lambda m, x: m.features(x),
-    "squeezenet1_0": lambda m, x: m.features(x),
-    "squeezenet1_1": lambda m, x: m.features(x),
-    "densenet121": lambda m, x: F.relu(m.features(x)),  # torchvision applies the last ReLU in forward
-    "googlenet": lambda m, x: nn.Sequential(*list(m.children())[:-3])(x),  # all but avgpool, dropout, fc
-}
+
+
+def torchvision_features(name: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torchvision's backbone: what our ``mhub.backbone(model)`` must compute."""
+    if name == "googlenet":
+        return nn.Sequential(*list(model.children())[:-3])(x)  # all but avgpool, dropout, fc
+    if name.startswith("densenet"):
+        return F.relu(model.features(x))  # torchvision applies the last ReLU in forward
+    return model.features(x)
 
 
 def classic_facts(source: str) -> list[dict]:
@@ -140,7 +137,7 @@ def serve(server, tmp_path, monkeypatch, name: str, state: dict, **entries: dict
     _registry.reset_registry()
 
 
-@pytest.mark.parametrize("name", list(TORCHVISION_FEATURES))
+@pytest.mark.parametrize("name", list(configs.ARCHS))
 def test_pretrained_loading_adapts_in_chans_and_num_classes(name, server, tmp_path, monkeypatch):
     reference, model_args = small_reference(name)
     serve(server, tmp_path, monkeypatch, name, reference.state_dict(), test={"model_args": model_args})
@@ -152,7 +149,7 @@ def test_pretrained_loading_adapts_in_chans_and_num_classes(name, server, tmp_pa
     with torch.no_grad():
         expected = reference(rgb)
         assert_outputs_close(grey(x), expected)
-        features = TORCHVISION_FEATURES[name](reference, rgb)
+        features = torchvision_features(name, reference, rgb)
         assert_outputs_close(mhub.backbone(ten)(rgb), features)
         assert ten(rgb).shape == (1, 10)
     assert server.count(f"/{name}.pth") == 1
@@ -174,8 +171,19 @@ def test_googlenet_weight_set_applies_transform_input_like_torchvision(server, t
         assert (reference(x) - expected).abs().max() > 1e-2  # the transform matters
     explicit = mhub.create("googlenet.test", pretrained=True, transform_input=False)  # user kwargs win
     assert "transform" not in explicit.backbone._modules
-    # Auxiliary classifiers: the file holds no trained ones, so they are fresh on top of the pretrained weights,
-    # with one warning (as Inception v3's, tests/hub/test_hub_inception.py)
+    # A grey channel is read as R, G and B: torchvision's model on the grey image repeated to RGB, exactly, with
+    # the 3-channel conv1 loaded as it is; other channel counts have no per-channel transform
+    grey = mhub.create("googlenet.test", pretrained=True, in_chans=1).eval()
+    assert grey.backbone.conv1.conv.in_channels == 3
+    g = x[:, :1]
+    reference.transform_input = True
+    with torch.no_grad():
+        assert_outputs_close(grey(g), reference(g.expand(-1, 3, -1, -1)))
+    with pytest.raises(mhub.ConfigError, match=r"^transform_input re-normalises RGB inputs .*; got in_chans=4$"):
+        mhub.create("googlenet.test", pretrained=True, in_chans=4)
+    # Auxiliary classifiers: the file holds no trained ones (torchvision documents them as untrained, unlike
+    # Inception v3's, tests/hub/test_hub_inception.py), so they are fresh on top of the pretrained weights, with
+    # one warning
     with pytest.warns(UserWarning) as caught:
         with_aux = mhub.create("googlenet.test", pretrained=True, aux_logits=True)  # GoogLeNet(...) calls this
     assert [str(w.message) for w in caught if "auxiliary" in str(w.message)] == [

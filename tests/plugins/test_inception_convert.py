@@ -11,19 +11,20 @@ from mhub import ConversionError
 from mhub_inception.convert import from_timm, from_timm_with_background, from_torchvision
 
 
-def test_torchvision_keys_move_values_pass_through_and_the_auxiliary_classifier_is_dropped():
+def test_torchvision_keys_move_values_pass_through_the_auxiliary_classifier_included():
     marker = object()
     out = from_torchvision({
         "Conv2d_1a_3x3.conv.weight": marker, "Conv2d_4a_3x3.bn.running_var": 1, "Mixed_5b.branch_pool.bn.bias": 2,
         "Mixed_6a.branch3x3dbl_3.conv.weight": 3, "Mixed_6e.branch7x7dbl_5.bn.weight": 4,
         "Mixed_7a.branch7x7x3_4.conv.weight": 5, "Mixed_7c.branch3x3dbl_3b.bn.running_mean": 6, "fc.bias": 7,
-        "AuxLogits.conv0.conv.weight": 8, "AuxLogits.fc.weight": 9,
+        "AuxLogits.conv0.conv.weight": 8, "AuxLogits.fc.weight": 9, "AuxLogits.conv1.bn.running_var": 10,
     })
     assert out == {
         "backbone.stem.conv1a.conv.weight": marker, "backbone.stem.conv4a.norm.running_var": 1,
         "backbone.stages.0.0.branch3.1.norm.bias": 2, "backbone.stages.1.0.branch1.2.conv.weight": 3,
         "backbone.stages.1.4.branch2.4.norm.weight": 4, "backbone.stages.2.0.branch1.3.conv.weight": 5,
         "backbone.stages.2.2.branch2.2.1.norm.running_mean": 6, "classifier.fc.bias": 7,
+        "aux.conv0.conv.weight": 8, "aux.head.fc.weight": 9, "aux.conv1.norm.running_var": 10,
     }
 
 
@@ -70,6 +71,8 @@ def test_xception_blocks_are_placed_in_their_flows():
 @pytest.mark.parametrize("convert,state,named", [
     (from_torchvision, {"Conv2d_1a_3x3.conv.weight": 0, "Mixed_5b.branch9x9.conv.weight": 1},
      "Mixed_5b.branch9x9.conv.weight"),
+    (from_torchvision, {"AuxLogits.conv0.conv.weight": 0, "AuxLogits.conv2.conv.weight": 1},
+     "AuxLogits.conv2.conv.weight"),
     (from_timm, {"features.0.conv.weight": 0, "features.40.branch0.conv.weight": 1}, "features.40.branch0"),
     (from_timm, {"conv2d_1a.conv.weight": 0, "repeat.0.conv2d.scale": 1}, "repeat.0.conv2d.scale"),
     (from_timm, {"conv1.weight": 0, "block1.rep.0.conv1.weight": 1, "block1.rep.5.weight": 2}, "block1.rep.5"),

@@ -110,10 +110,10 @@ def torchvision_v3():
                                                                   transform_input=False))
 
 
-def test_torchvision_model_converts_without_its_auxiliary_classifier(torchvision_v3):
+def test_torchvision_model_converts_with_its_auxiliary_classifier(torchvision_v3):
     state = torchvision_v3.state_dict()
     assert any(key.startswith("AuxLogits.") for key in state)
-    ours = converted("inception_v3", state, from_torchvision)
+    ours = converted("inception_v3", state, from_torchvision, aux_logits=True)  # (strict: every key has a place)
     x = image()
     with torch.no_grad():
         assert_outputs_close(ours(x), torchvision_v3(x))
@@ -121,14 +121,15 @@ def test_torchvision_model_converts_without_its_auxiliary_classifier(torchvision
 
 def test_transform_input_matches_torchvision(torchvision_v3):
     """With transform_input, ImageNet-normalised inputs give what torchvision's transform_input=True model gives."""
-    ours = converted("inception_v3", torchvision_v3.state_dict(), from_torchvision, transform_input=True)
+    ours = converted("inception_v3", torchvision_v3.state_dict(), from_torchvision, transform_input=True,
+                     aux_logits=True)
     x = image()
     torchvision_v3.transform_input = True
     try:
         with torch.no_grad():
             reference = torchvision_v3(x)
             assert_outputs_close(ours(x), reference)
-            plain = converted("inception_v3", torchvision_v3.state_dict(), from_torchvision)(x)
+            plain = converted("inception_v3", torchvision_v3.state_dict(), from_torchvision, aux_logits=True)(x)
         # the property matters: without it the outputs differ far beyond the tolerance
         assert (plain - reference).abs().max() > 100 * 1e-5 * max(1.0, reference.abs().max().item())
     finally:
@@ -173,8 +174,8 @@ def test_high_level_constructors():
 
 
 def test_bad_configurations_are_clear_errors():
-    with pytest.raises(InceptionConfigError, match="transform_input .* needs in_chans=3"):
-        build("inception_v3", in_chans=1, transform_input=True)
+    with pytest.raises(mhub.ConfigError, match="transform_input re-normalises RGB inputs .*; got in_chans=2"):
+        build("inception_v3", in_chans=2, transform_input=True)
     wrong_width = (configs.INCEPTION_V3[0][:2] + (("inception_5x5", 300, 1, dict(pool_chs=64)),),
                    *configs.INCEPTION_V3[1:])
     with pytest.raises(InceptionConfigError, match="inception_5x5 on 288 channels gives 288 channels at stride 1, "

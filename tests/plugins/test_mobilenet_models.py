@@ -1,6 +1,6 @@
 """The MobileNet/MNASNet/EfficientNet families against torchvision and timm.
 
-Parameter counts are checked against torchvision's published ``num_params`` (shared/data) and against timm's
+Parameter counts are checked against torchvision's published ``num_params`` (data/upstream-weights.json) and timm's
 models; outputs against randomly initialised torchvision/timm models after conversion (BatchNorm statistics
 randomised too, so epsilon, order and padding mistakes show).
 """

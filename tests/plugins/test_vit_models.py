@@ -68,12 +68,13 @@ def test_parameters_equal_timm(name):
 
 
 # -- outputs after conversion ----------------------------------------------------------------------
-def _torchvision_two_blocks(name: str):
-    """torchvision's architecture of ``name`` (dimensions read from its own builder) with two encoder blocks."""
+def _torchvision_two_blocks(name: str, image_size: int = 224):
+    """torchvision's architecture of ``name`` (dimensions read from its own builder) with two encoder blocks, at
+    ``image_size``."""
     full = on_meta(getattr(torchvision.models, name))
     from torchvision.models.vision_transformer import VisionTransformer
 
-    return VisionTransformer(224, full.patch_size, 2, full.encoder.layers[0].num_heads, full.hidden_dim,
+    return VisionTransformer(image_size, full.patch_size, 2, full.encoder.layers[0].num_heads, full.hidden_dim,
                              full.mlp_dim)
 
 
@@ -85,6 +86,18 @@ def test_output_parity_with_torchvision(name):
         assert_parity(_torchvision_two_blocks(name), meta(name, depth=2), from_torchvision, x_for())
     else:
         assert_parity(getattr(torchvision.models, name)(), meta(name), from_torchvision, x_for())
+
+
+@pytest.mark.parametrize("name", ["vit_b_16", "vit_l_16"])
+def test_swag_end_to_end_weight_sets_match_torchvision_at_their_own_size(name):
+    """The SWAG end-to-end sets (trained at 384/512/518 px) build at their model_args img_size: two blocks of the
+    real width against torchvision's VisionTransformer at that image_size, on inputs of the weight set's crop."""
+    spec = mhub.get_registry().weights[f"{name}.tv_swag_e2e_in1k"]
+    size = spec.model_args["img_size"]
+    assert size == spec.preprocess["crop"] > 224
+    torch.manual_seed(0)
+    assert_parity(_torchvision_two_blocks(name, size), meta(name, img_size=size, depth=2), from_torchvision,
+                  x_for(size))
 
 
 @pytest.mark.parametrize("name", TIMM_ONLY)

@@ -253,3 +253,15 @@ def test_torchvision_resnet50_explicit_map_equals_structural_matcher(tmp_path):
     assert not different, different[:5]
     with safe_open(str(tmp_path / "auto.safetensors"), framework="pt") as handle:
         assert handle.metadata()["converter"] == "structural"
+
+
+def test_a_map_that_keeps_an_auxiliary_classifier_fits_the_model_built_without_it():
+    """torchvision's Inception v3 key map keeps the trained auxiliary classifier (pretrained loading can use it);
+    converting for the plain model leaves it out, as loading does, instead of falling back to the matcher."""
+    import torchvision
+
+    with torch.device("meta"):
+        state = torchvision.models.inception_v3(init_weights=False, aux_logits=True).state_dict()
+    match = convert_state(mhub.get_registry().arch("inception_v3"), state, source="torchvision")
+    assert match.converter.startswith("torchvision.inception@")
+    assert not any(key.startswith("aux.") for key in match.state) and "classifier.fc.weight" in match.state

@@ -47,3 +47,23 @@ def test_reference_builders_receive_model_args_they_accept_and_build_without_oth
     model = validate_module.build_library_model("torchvision", "alexnet", 1000, 3, {"img_size": 384},
                                                 log=lines.append)
     assert "img_size" not in calls[-1] and "built without {'img_size': 384}" in lines[-1]
+
+
+def test_inception_v3_weight_set_validates_with_its_trained_auxiliary_classifier(tmp_path):
+    """torchvision's Inception v3 weights carry a trained auxiliary classifier, which our converter keeps: the
+    model under test (built without it) leaves it out as pretrained loading does, and mapping back gives it to the
+    reference model; a file without it (saved from a model built without) validates too."""
+    upstream = randomly_filled(lambda: torchvision.models.inception_v3(weights=None, aux_logits=True,
+                                                                       transform_input=True, init_weights=False))
+    registry = get_registry()
+    spec = registry.weights["inception_v3.tv_in1k"]
+    ours = apply_converter(registry.converter(spec.converter), upstream.state_dict())
+    assert any(key.startswith("aux.") for key in ours)
+    for label, state in (("with_aux", ours), ("without_aux", {k: v for k, v in ours.items()
+                                                              if not k.startswith("aux.")})):
+        path = tmp_path / f"inception_v3-{label}.safetensors"
+        save_safetensors(state, path)
+        lines: list[str] = []
+        report = validate("inception_v3.tv_in1k", path, reference="torchvision:inception_v3", log=lines.append)
+        assert report.passed, (label, [c.line() for c in report.comparisons])
+        assert any("drops" in line and "AuxLogits" in line for line in lines) == (label == "without_aux"), lines

@@ -274,6 +274,7 @@ def convert_state(arch, source_state: Mapping[str, Any], *, source: str | None =
         ConversionError: nothing fits, or the matcher meets an ambiguity.
     """
     from mhub import get_registry
+    from mhub.hub.loading import _absent_aux_classifiers
 
     registry = get_registry()
     tried: list[str] = []
@@ -305,6 +306,7 @@ def convert_state(arch, source_state: Mapping[str, Any], *, source: str | None =
             tried.append(f"{name}: raised {type(error).__name__}: {error}")
             continue
         target = target_for(converted)
+        _absent_aux_classifiers(arch, converted, target)  # training-only heads the model is built without
         problem = _fit_problem(converted, target)
         if problem is None:
             log(f"key map {name}: fits ({len(converted)} tensors)")

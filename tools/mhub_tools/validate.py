@@ -153,12 +153,15 @@ def load_model(arch, state: Mapping[str, Any]):
         ConversionError: keys or shapes do not match (the message lists them; run ``mhub convert`` first).
     """
     from mhub._factory import build
+    from mhub.hub.loading import _absent_aux_classifiers
 
     from .convert import build_meta, infer_head
 
     num_classes, in_chans = infer_head(arch, state)
     model = build_meta(arch, num_classes=num_classes, in_chans=in_chans)
     expected = model.state_dict()
+    state = dict(state)
+    _absent_aux_classifiers(arch, state, expected)  # leaves out auxiliary classifiers, as pretrained loading does
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
@@ -262,6 +265,7 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
     import torch
 
     from mhub import get_registry
+    from mhub.hub.loading import _under
 
     from .convert import apply_converter, build_meta, infer_head, structural_match, trace_forward
 
@@ -296,6 +300,8 @@ def upstream_state(arch, library: str, upstream_keys: Mapping[str, Any], ours: M
                               f"{error}") from error
     back: OrderedDict[str, Any] = OrderedDict()
     for our_key, tensor in converted.items():
+        if our_key not in ours and any(_under(our_key, prefix) for prefix in arch.aux_classifiers):
+            continue  # a training-only head the weights under test were loaded without: dropped, as loading does
         if our_key not in ours:
             raise ConversionError(f"key map {name} produces '{our_key}', which the weights do not have")
         if tensor.numel() == 0:

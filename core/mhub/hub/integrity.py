@@ -33,7 +33,7 @@ class StreamHasher:
     after each chunk. Chunks must not be mutated after :meth:`update` (``bytes`` are safe).
 
     Args:
-        threaded: hash on a worker thread (``benchmarks/pull_throughput.py`` measures the gain).
+        threaded: hash on a worker thread (the project's pull-throughput benchmark measures the gain).
         depth: chunks the worker may lag behind before :meth:`update` blocks (bounds the memory held).
     """
 
