@@ -45,7 +45,8 @@ def create(name: str, pretrained: bool = False, num_classes: int | None = None, 
         features_only: return the multi-scale feature extractor (:func:`mhub.features`) instead: the head
             is dropped (with ``pretrained``, the backbone's weights load and ``num_classes`` is ignored).
         out_indices: with ``features_only``, the levels to return (as timm's ``out_indices``).
-        fuse: an inference model: eval mode, BatchNorm folded into the layer before it (see ``mhub.fuse``).
+        fuse: an inference model: eval mode, BatchNorm folded into the layer before it, activations and
+            residual additions merged into the convolutions before them (see ``mhub.fuse``).
         channels_last: parameters in ``torch.channels_last`` memory format (faster convolutions on CPU and GPU).
         compile: wrap in ``torch.compile`` (compiled at the first call; eager, with one warning, where that
             fails; see ``mhub.inference.compile_model``).

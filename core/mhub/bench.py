@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ._errors import MhubError
-from .inference import _first_line, compile_model, fold_batchnorms
+from .inference import _first_line, compile_model, fold_batchnorms, fuse_convolutions
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PEERS = ("torchvision", "timm")
@@ -230,6 +230,7 @@ def benchmark(name: str, *, batch_size: int = 8, image_size: int = 224, device: 
     eager = create(name).eval()
     fused = copy.deepcopy(eager)
     folded = len(fold_batchnorms(fused))
+    fuse_convolutions(fused)
     fused_cl = copy.deepcopy(fused).to(memory_format=torch.channels_last)
     models = {"mhub eager": eager, "mhub fused": fused, "mhub fused + channels-last": fused_cl}
     if compile:

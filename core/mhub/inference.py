@@ -1,4 +1,5 @@
-"""Inference models: BatchNorm folded into the layer before it (:func:`fuse`), channels-last, ``torch.compile``.
+"""Inference models: BatchNorm folded into the layer before it, fused convolutions (:func:`fuse`), channels-last,
+``torch.compile``.
 
 Folding: in eval mode a BatchNorm (Ioffe & Szegedy 2015) is the per-channel affine map
 ``y = (x - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``; when ``x = W * u + b`` is the output of a
@@ -12,13 +13,22 @@ of a convolution or linear layer that nothing else uses, also across block bound
 block and the first norm of the next (followed through nested containers). A forward that ``torch.fx``
 cannot trace (data-dependent control flow) only hides its own pairs; the rest still folds.
 
+Convolutions: after folding, each 2-D convolution becomes a :class:`FusedConv2d` (:func:`fuse_convolutions`),
+merging the activation (ReLU, ReLU6/Hardtanh, SiLU, Hardswish, Sigmoid, GELU) or residual addition
+(``act(conv(x) + shortcut)``, with or without the activation) its output alone feeds. On CPU in inference it
+computes that in one oneDNN call with its weight reordered for oneDNN once, ahead of time (as
+``torch.compile``'s CPU freezing does), instead of reordering the weight at every call and writing a full
+tensor to memory for the convolution, the addition and the activation each.
+
 :func:`prepare` is what ``mhub.create(..., fuse=, channels_last=, compile=)`` applies.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
+import operator
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -49,7 +59,8 @@ def fuse(model: nn.Module) -> nn.Module:
     feeding a block starting with the norm (DenseNet's ``conv1`` -> ``conv2.norm``). Neither may be
     registered twice. The layer's weight and bias absorb the running statistics and affine parameters; the
     BatchNorm is replaced by ``nn.Identity`` under the same name. A Linear + BatchNorm1d pair assumes the
-    Linear's output is ``(N, features)``, as in classifier heads.
+    Linear's output is ``(N, features)``, as in classifier heads. Then :func:`fuse_convolutions` makes the
+    2-D convolutions :class:`FusedConv2d`, merging the activations and residual additions they feed.
 
     Left as they are: a BatchNorm fed by anything else (an input, a concatenation, a pooling, an addition,
     an activation, as in pre-activation ``revnorm`` blocks whose norm comes first), a pair hidden in a forward
@@ -68,6 +79,7 @@ def fuse(model: nn.Module) -> nn.Module:
         raise MhubError(f"mhub.fuse takes a torch.nn.Module, not {type(model).__name__}")
     fused = copy.deepcopy(model)
     fold_batchnorms(fused)
+    fuse_convolutions(fused)
     return fused
 
 
@@ -118,13 +130,250 @@ def fold_into(layer: nn.Module, norm: nn.Module) -> None:
         layer.bias.copy_(new_bias)
 
 
+# oneDNN post-ops for the activations FusedConv2d can merge: (attribute, scalars, algorithm) from the module.
+_ONEDNN_ACTIVATIONS: dict[type[nn.Module], Callable[[nn.Module], tuple[str, list, str]]] = {
+    nn.ReLU: lambda act: ("relu", [], ""),
+    nn.Hardtanh: lambda act: ("hardtanh", [float(act.min_val), float(act.max_val)], ""),
+    nn.ReLU6: lambda act: ("hardtanh", [0.0, 6.0], ""),
+    nn.SiLU: lambda act: ("swish", [], ""),
+    nn.Hardswish: lambda act: ("hardswish", [], ""),
+    nn.Sigmoid: lambda act: ("sigmoid", [], ""),
+    nn.GELU: lambda act: ("gelu", [], act.approximate),
+}
+
+
+class FusedConv2d(nn.Conv2d):
+    """``act(conv(x) + residual)`` as one layer; the residual (a second input) and the activation are optional.
+
+    On CPU, in inference (no gradient needed), for float32 and bfloat16, this runs as one oneDNN convolution
+    with the addition and activation as post-ops, its weight reordered for oneDNN at the first call and kept
+    (again after ``load_state_dict``, ``.to(...)`` or any in-place change of the weight). Everywhere else
+    (CUDA, autograd, other dtypes, tracing, ``torch.compile``) it runs ``nn.Conv2d``'s forward, the addition
+    and the activation module one after another. Parameters and state-dict keys are the convolution's.
+
+    Args:
+        conv: the convolution whose parameters it takes over (shared, not copied).
+        act: the activation applied last (kept as the child ``act``), or None.
+        residual: whether ``forward`` takes the tensor added before the activation.
+    """
+
+    def __init__(self, conv: nn.Conv2d, act: nn.Module | None = None, residual: bool = False):
+        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                         conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode, device="meta")
+        self.weight, self.bias = conv.weight, conv.bias
+        self.act = act if act is not None else nn.Identity()
+        self.residual = residual
+        self._post_op = _onednn_post_op(act, residual) if isinstance(self.padding, tuple) \
+            and self.padding_mode == "zeros" else None
+        self._packed: tuple[tuple, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        if (residual is None) == self.residual:
+            raise MhubError(f"this FusedConv2d {'takes' if self.residual else 'takes no'} residual input")
+        if self._onednn_applies(x, residual):
+            args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
+            attr, scalars, algorithm = self._post_op
+            if residual is None:
+                return torch.ops.mkldnn._convolution_pointwise(x, self._packed_weight(x, args), self.bias, *args,
+                                                               attr, scalars, algorithm)
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, residual, self._packed_weight(x, args), self.bias, *args, "add", 1.0,
+                None if attr == "none" else attr, scalars, algorithm)
+        out = super().forward(x)
+        return self.act(out if residual is None else out + residual)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", residual=True" if self.residual else "")
+
+    def _onednn_applies(self, x, residual) -> bool:
+        weight = self.weight
+        if self._post_op is None or not isinstance(x, torch.Tensor) or x.device.type != "cpu" or x.dim() != 4 \
+                or x.dtype not in (torch.float32, torch.bfloat16) or x.dtype != weight.dtype \
+                or (self.bias is not None and self.bias.dtype != x.dtype) or not torch.backends.mkldnn.enabled \
+                or torch.compiler.is_compiling() or torch.jit.is_scripting() or torch.jit.is_tracing():
+            return False
+        if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                        or (self.bias is not None and self.bias.requires_grad)
+                                        or (residual is not None and residual.requires_grad)):
+            return False
+        if residual is None:
+            return True
+        size = [(x.shape[i + 2] + 2 * self.padding[i] - self.dilation[i] * (self.kernel_size[i] - 1) - 1)
+                // self.stride[i] + 1 for i in range(2)]
+        return isinstance(residual, torch.Tensor) and residual.dtype == x.dtype and residual.device == x.device \
+            and list(residual.shape) == [x.shape[0], self.out_channels, *size]
+
+    def _packed_weight(self, x: torch.Tensor, args: tuple) -> torch.Tensor:
+        weight = self.weight
+        key = (weight.data_ptr(), weight._version, weight.dtype, tuple(weight.shape))
+        if self._packed is None or self._packed[0] != key:
+            self._packed = key, torch.ops.mkldnn._reorder_convolution_weight(weight.detach(), *args, list(x.shape))
+        return self._packed[1]
+
+    def _apply(self, fn, recurse=True):
+        self._packed = None  # parameters move or change type: reorder again at the next call
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self):  # copies and pickles leave the oneDNN weight behind (rebuilt at the next call)
+        state = dict(super().__getstate__())
+        state["_packed"] = None
+        return state
+
+
+@functools.cache
+def _onednn_supports(attr: str, scalars: tuple, algorithm: str, residual: bool) -> bool:
+    """Whether this torch build's oneDNN convolution runs the post-op (tried once on a tiny input)."""
+    x, weight = torch.ones(1, 1, 1, 1), torch.ones(1, 1, 1, 1)
+    args = ([0, 0], [1, 1], [1, 1], 1)
+    try:
+        packed = torch.ops.mkldnn._reorder_convolution_weight(weight, *args, [1, 1, 1, 1])
+        if residual:
+            torch.ops.mkldnn._convolution_pointwise.binary(x, x, packed, None, *args, "add", 1.0,
+                                                           None if attr == "none" else attr, list(scalars), algorithm)
+        else:
+            torch.ops.mkldnn._convolution_pointwise(x, packed, None, *args, attr, list(scalars), algorithm)
+    except Exception:  # noqa: BLE001 -- no oneDNN, or not this post-op: FusedConv2d runs op by op
+        return False
+    return True
+
+
+def _onednn_post_op(act: nn.Module | None, residual: bool) -> tuple[str, list, str] | None:
+    attr, scalars, algorithm = ("none", [], "") if act is None else _ONEDNN_ACTIVATIONS[type(act)](act)
+    if not torch.backends.mkldnn.is_available() or not _onednn_supports(attr, tuple(scalars), algorithm, residual):
+        return None
+    return attr, scalars, algorithm
+
+
+def fuse_convolutions(model: nn.Module) -> list[str]:
+    """Make 2-D convolutions :class:`FusedConv2d`, merging the activations and residual additions they feed.
+
+    A :class:`FusedConv2d` replaces, under the same name, each ``nn.Conv2d`` (exactly that class) registered
+    once, merging what its output alone feeds:
+
+    - an activation of :data:`_ONEDNN_ACTIVATIONS` in an ``nn.Sequential`` (``nn.Identity`` children between
+      them, such as folded BatchNorms, pass through); the activation becomes ``nn.Identity``;
+    - an addition ``conv(x) + shortcut`` in a forward ``torch.fx`` traces (through ``nn.Identity`` calls and
+      a Sequential holding only the convolution), and the activation applied to the sum where one alone
+      takes it and oneDNN merges it after an addition (ReLU). That module is replaced by the ``torch.fx.GraphModule`` of its rewritten forward, under the
+      same name and class name, with the same submodules and state-dict keys.
+
+    Modules registered twice, and additions in ``model``'s own forward (it cannot be replaced in place), are
+    left alone. Use it on inference models: a rewritten forward keeps the branches taken in eval mode.
+
+    Returns:
+        The names of the convolutions that merged an activation or an addition.
+    """
+    model.eval()
+    registrations = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
+    fused = []
+    for prefix, module in list(model.named_modules()):
+        if _is_sequential(module):
+            fused += [_join(prefix, name) for name in _fuse_sequential_activations(module, registrations)]
+        elif prefix and not _is_leaf(module) and registrations[id(module)] == 1:
+            rewritten, names = _fuse_residual_additions(module, registrations)
+            if names:
+                parent, _, attr = prefix.rpartition(".")
+                setattr(model.get_submodule(parent), attr, rewritten)
+                fused += [_join(prefix, name) for name in names]
+    for name, module in list(model.named_modules()):  # the rest: weights reordered once, nothing merged
+        if name and _convertible(module, registrations):
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent), attr, FusedConv2d(module))
+    return fused
+
+
+def _convertible(module: nn.Module | None, registrations: Counter) -> bool:
+    return type(module) is nn.Conv2d and _is_layer(module) and registrations[id(module)] == 1
+
+
+def _activation(module: nn.Module | None) -> bool:
+    return type(module) in _ONEDNN_ACTIVATIONS
+
+
+def _fuse_sequential_activations(sequential: nn.Module, registrations: Counter) -> list[str]:
+    children = [(name, m) for name, m in sequential._modules.items() if type(m) is not nn.Identity]
+    fused = []
+    for (conv_name, conv), (act_name, act) in zip(children, children[1:]):
+        if _convertible(conv, registrations) and _activation(act) and registrations[id(act)] == 1:
+            setattr(sequential, conv_name, FusedConv2d(conv, act))
+            setattr(sequential, act_name, nn.Identity())
+            fused.append(conv_name)
+    return fused
+
+
+def _fuse_residual_additions(module: nn.Module, registrations: Counter) -> tuple[nn.Module, list[str]]:
+    """``module`` rewritten as a GraphModule with ``act(conv(x) + shortcut)`` as one :class:`FusedConv2d` call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            graph = _OneLevelTracer().trace(module)
+        except Exception:  # noqa: BLE001 -- an untraceable forward keeps its additions
+            return module, []
+    called = _times_called(graph)
+    fused = []
+    for add in list(graph.nodes):
+        if add.op != "call_function" or add.target not in (operator.add, torch.add) or add.kwargs \
+                or len(add.args) != 2 or not all(isinstance(arg, fx.Node) for arg in add.args):
+            continue
+        for side in (0, 1):
+            found = _conv_feeding(module, add.args[side], called, registrations)
+            if found is None:
+                continue
+            conv_name, conv_input, dead = found
+            shortcut = add.args[1 - side]
+            (act_node,) = add.users if len(add.users) == 1 else (None,)
+            act = module.get_submodule(act_node.target) if act_node is not None and act_node.op == "call_module" \
+                and _sole_input(act_node) is add and called[act_node.target] == 1 else None
+            act = act if _activation(act) and registrations[id(act)] == 1 \
+                and _onednn_post_op(act, residual=True) is not None else None  # else: the addition alone
+            with graph.inserting_before(add):
+                call = graph.call_module(conv_name, (conv_input, shortcut))
+            last = act_node if act is not None else add
+            last.replace_all_uses_with(call)
+            for node in ([act_node] if act is not None else []) + [add, *dead]:
+                graph.erase_node(node)
+            parent, _, attr = conv_name.rpartition(".")
+            setattr(module.get_submodule(parent), attr,
+                    FusedConv2d(module.get_submodule(conv_name), act, residual=True))
+            fused.append(conv_name)
+            break
+    if not fused:
+        return module, []
+    graph.lint()
+    return fx.GraphModule(module, graph, class_name=type(module).__name__), fused
+
+
+def _conv_feeding(module: nn.Module, node: fx.Node, called: Counter,
+                  registrations: Counter) -> tuple[str, fx.Node, list[fx.Node]] | None:
+    """``(convolution name, its input node, nodes that become unused)`` when ``node`` is a convertible
+    convolution's output reached through ``nn.Identity`` calls and a Sequential holding only it."""
+    dead = []
+    while node.op == "call_module" and type(module.get_submodule(node.target)) is nn.Identity \
+            and len(node.users) == 1 and _sole_input(node) is not None:
+        dead.append(node)
+        node = _sole_input(node)
+    if node.op != "call_module" or len(node.users) != 1 or _sole_input(node) is None or called[node.target] != 1:
+        return None
+    target = module.get_submodule(node.target)
+    if _is_sequential(target):
+        inner = [(name, m) for name, m in target._modules.items() if type(m) is not nn.Identity]
+        if len(inner) != 1 or registrations[id(target)] != 1:
+            return None
+        name, target = _join(node.target, inner[0][0]), inner[0][1]
+    else:
+        name = node.target
+    if not _convertible(target, registrations):
+        return None
+    return name, _sole_input(node), [*dead, node]
+
+
 def prepare(model: nn.Module, *, fuse: bool = False, channels_last: bool = False,
             compile: bool = False) -> nn.Module:
     """Make ``model`` an inference model in place (``mhub.create``'s ``fuse``/``channels_last``/``compile``).
 
     Args:
         model: a model the caller owns (it is modified, not copied).
-        fuse: eval mode and :func:`fold_batchnorms`.
+        fuse: eval mode, :func:`fold_batchnorms` and :func:`fuse_convolutions`.
         channels_last: 4-D parameters and buffers in ``torch.channels_last`` memory format; convolutions
             then produce channels-last outputs (inputs may stay NCHW, though converting them once with
             ``x.to(memory_format=torch.channels_last)`` saves the first layer a copy).
@@ -135,6 +384,7 @@ def prepare(model: nn.Module, *, fuse: bool = False, channels_last: bool = False
     """
     if fuse:
         fold_batchnorms(model)
+        fuse_convolutions(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compile:

@@ -8,6 +8,8 @@ as) the output of a convolution or linear layer. Each model runs at the smallest
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -15,7 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
 from conftest import count, on_meta, randomise_batchnorm
-from mhub.inference import fold_batchnorms
+from mhub.inference import FusedConv2d, fold_batchnorms, fuse_convolutions
 
 ARCHS = mhub.get_registry().archs
 SIZES = (32, 64, 128, 224, 299)  # tried in turn: a model runs at the first it accepts
@@ -66,6 +68,8 @@ class BatchNormsAfterLayers:
         self.after_layer: set[str] = set()
 
     def _layer_ran(self, module, args, output) -> None:
+        if isinstance(module, FusedConv2d) and (module.residual or not isinstance(module.act, nn.Identity)):
+            return  # its output is no longer the convolution's alone: a BatchNorm after it cannot fold
         self.outputs[id(output)] = output
 
     def _norm_runs(self, module, args) -> None:
@@ -107,6 +111,7 @@ def test_fuse_keeps_outputs_and_folds_every_batchnorm_after_a_layer(name):
     giant = count(model) > GIANT
     if giant:  # in place, as fuse does to its copy: the shared machine never holds two copies
         fold_batchnorms(model)
+        fuse_convolutions(model)
         fused = model
     else:
         fused = mhub.fuse(model)
@@ -148,6 +153,25 @@ def smallest_per_family() -> list[str]:
         if best is None or size < (ARCHS[best].num_params or float("inf")):
             chosen[spec.family] = name
     return sorted(chosen.values())
+
+
+@pytest.mark.parametrize("name", smallest_per_family())
+def test_fused_convolutions_keep_outputs_in_every_family_channels_last_too(name):
+    """Families without BatchNorm (ViT, MLPs) included: every plain Conv2d becomes a FusedConv2d."""
+    model = randomise_batchnorm(mhub.create(name)).eval()
+    recorder = BatchNormsAfterLayers(model)
+    x, reference = run_smallest(model, recorder)
+    recorder.remove()
+    fused = mhub.fuse(model)
+    assert not any(type(m) is nn.Conv2d for m in fused.modules())
+    folded = copy.deepcopy(model)
+    fold_batchnorms(folded)
+    assert fused.state_dict().keys() == folded.state_dict().keys()  # the same parameters under the same names
+    fast = fused.to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        for candidate, inputs in ((fused, x), (fast, x.contiguous(memory_format=torch.channels_last))):
+            error = (candidate(inputs) - reference).abs().max().item()
+            assert error <= relative_tolerance(reference), f"fused differs by {error:.3g}"
 
 
 @pytest.mark.cuda

@@ -100,7 +100,7 @@ def hash_command(files: tuple[Path, ...], as_json: bool) -> None:
               help="Preprocessing for --image (default: the weight set's, else the architecture's default "
                    "weight set's, else ImageNet's), e.g. interpolation=bicubic mean=0.5,0.5,0.5 (repeatable).")
 @MODEL_ARG
-@click.option("--fuse", is_flag=True, help="Validate the fused model (BatchNorm folded, mhub.fuse) instead.")
+@click.option("--fuse", is_flag=True, help="Validate the fused model (mhub.fuse: BatchNorm folded, convolutions fused) instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def validate_command(name: str, weights: Path, devices: tuple[str, ...], reference: str | None,
                      reference_weights: Path | None, images: tuple[str, ...], input_size: int | None,

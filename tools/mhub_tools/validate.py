@@ -432,7 +432,7 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
         from mhub.inference import fuse as fuse_model
 
         model = fuse_model(model)
-        log("fused: BatchNorms folded into the layers before them (mhub.fuse)")
+        log("fused: BatchNorms folded, activations and additions merged into the convolutions (mhub.fuse)")
     num_classes, in_chans = infer_head(arch, state)
 
     report = Report()

@@ -18,7 +18,7 @@ from ._output import emit_json
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--topk", "-k", default=5, show_default=True, type=click.IntRange(min=1), help="Classes to show.")
 @click.option("--endpoint", metavar="URL", help="Mirror to pull missing weights from (default $MHUB_ENDPOINT).")
-@click.option("--fuse", is_flag=True, help="Fold BatchNorm into the convolutions first (same outputs, faster).")
+@click.option("--fuse", is_flag=True, help="Fuse the model first (mhub.fuse: BatchNorm, activations and additions into the convolutions; same outputs, faster).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def predict_command(name: str, images: tuple[Path, ...], topk: int, endpoint: str | None, fuse: bool,
                     as_json: bool) -> None:
