@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mhub._model import BackboneClassifier
-from mhub.layers import conv_norm, create_classifier
+from mhub.layers import conv_norm, create_classifier, he_init
 
 LayerFactory = Callable[..., nn.Module]
 
@@ -147,17 +147,5 @@ def densenet(growth_rate: int, block_config: Sequence[int], num_init_features: i
     feature_info.append({"module": "backbone.act", "num_chs": chs, "reduction": 2 ** (len(block_config) + 1)})
     model = BackboneClassifier(backbone, create_classifier(chs, num_classes, pool=pool, dropout=dropout),
                                feature_info=feature_info)
-    _init_weights(model)
+    he_init(model, mode="fan_in", linear_std=None)
     return model
-
-
-def _init_weights(model: nn.Module) -> None:
-    # torchvision's scheme: He-normal (fan-in) convolutions, unit BatchNorm, zero linear bias
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.zeros_(module.bias)

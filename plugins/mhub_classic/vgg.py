@@ -19,7 +19,7 @@ from torch import nn
 
 from mhub._model import BackboneClassifier
 from mhub.builders import BlockBuilder, build_stages, stage_widths
-from mhub.layers import conv_norm
+from mhub.layers import conv_norm, he_init
 
 from .configs import VGG_CONFIGS, ConfigError
 from .heads import mlp_classifier
@@ -78,19 +78,5 @@ def vgg(config: int | Sequence[tuple[int, int]], *, batchnorm: bool = False, num
     feature_info.append({"module": f"backbone.stages.{len(config) - 1}.pool", "num_chs": widths[-1],
                          "reduction": 2 ** len(config)})
     model = BackboneClassifier(nn.Sequential(OrderedDict(stages=stages)), classifier, feature_info=feature_info)
-    _init_weights(model)
+    he_init(model)
     return model
-
-
-def _init_weights(model: nn.Module) -> None:
-    # torchvision's scheme: He (fan-out) convolutions, unit BatchNorm, N(0, 0.01) linear layers, zero biases
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0, 0.01)
-            nn.init.zeros_(module.bias)

@@ -35,7 +35,8 @@ from mhub import ConfigError
 from mhub._model import BackboneClassifier
 from mhub.builders import BlockBuilder, stage_strides, stage_widths
 from mhub.families import config_name
-from mhub.layers import conv_norm, create_classifier, dwsep_conv, fused_mbconv, make_divisible, mbconv, squeeze_excite
+from mhub.layers import (conv_norm, create_classifier, dwsep_conv, fused_mbconv, he_init, make_divisible, mbconv,
+                         squeeze_excite)
 
 from .configs import BLOCK_TYPES, NetConfig, get_config
 
@@ -148,7 +149,7 @@ def irnet(config: str | NetConfig, *, width_mult: float = 1.0, depth_mult: float
     classifier = create_classifier(features, num_classes, dropout=cfg.dropout, hidden=cfg.hidden or None,
                                    act_layer=act)
     model = BackboneClassifier(nn.Sequential(parts), classifier, feature_info=_last_at_each_stride(candidates))
-    _init_weights(model)
+    he_init(model)
     return model
 
 
@@ -158,21 +159,6 @@ def _last_at_each_stride(candidates: list[tuple[str, int, int]]) -> list[dict[st
     for module, channels, reduction in candidates:
         points[reduction] = {"module": module, "num_chs": channels, "reduction": reduction}
     return list(points.values())
-
-
-def _init_weights(model: nn.Module) -> None:
-    # torchvision's scheme: He (fan-out) convolutions, unit BatchNorm, small normal linear layers
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0, 0.01)
-            nn.init.zeros_(module.bias)
 
 
 # -- high level ---------------------------------------------------------------------------------------------
