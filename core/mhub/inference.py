@@ -190,6 +190,7 @@ class FusedConv2d(nn.Conv2d):
         if self._post_op is None or not isinstance(x, torch.Tensor) or x.device.type != "cpu" or x.dim() != 4 \
                 or x.dtype not in (torch.float32, torch.bfloat16) or x.dtype != weight.dtype \
                 or (self.bias is not None and self.bias.dtype != x.dtype) or not torch.backends.mkldnn.enabled \
+                or not torch.backends.mkldnn.is_available() \
                 or torch.compiler.is_compiling() or torch.jit.is_scripting() or torch.jit.is_tracing():
             return False
         if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad

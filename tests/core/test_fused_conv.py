@@ -214,3 +214,12 @@ def test_resnet_features_and_torch_compile_run_on_the_fused_model():
     close(run(mhub.fuse(features), x)[-1], run(features, x)[-1])
     compiled = torch.compile(fused, backend="eager")  # dynamo traces the op-by-op path
     close(run(compiled, x), expected)
+
+
+def test_with_onednn_switched_off_it_runs_op_by_op():
+    conv = make_conv(CONVS[0])
+    fused = FusedConv2d(copy.deepcopy(conv), nn.ReLU())
+    x = torch.randn(1, 6, 10, 10)
+    with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        close(fused(x), reference(conv, nn.ReLU(), x))
+    assert fused._packed is None
