@@ -216,6 +216,7 @@ def test_resnet_features_and_torch_compile_run_on_the_fused_model():
     close(run(compiled, x), expected)
 
 
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # torch's flags() notes its Intel GPU TF32
 def test_with_onednn_switched_off_it_runs_op_by_op():
     conv = make_conv(CONVS[0])
     fused = FusedConv2d(copy.deepcopy(conv), nn.ReLU())
