@@ -255,8 +255,9 @@ def fuse_convolutions(model: nn.Module) -> list[str]:
       them, such as folded BatchNorms, pass through); the activation becomes ``nn.Identity``;
     - an addition ``conv(x) + shortcut`` in a forward ``torch.fx`` traces (through ``nn.Identity`` calls and
       a Sequential holding only the convolution), and the activation applied to the sum where one alone
-      takes it and oneDNN merges it after an addition (ReLU). That module is replaced by the ``torch.fx.GraphModule`` of its rewritten forward, under the
-      same name and class name, with the same submodules and state-dict keys.
+      takes it and oneDNN merges it after an addition (ReLU). That module is replaced by the
+      ``torch.fx.GraphModule`` of its rewritten forward, under the same name and class name, with the same
+      submodules and state-dict keys.
 
     Modules registered twice, and additions in ``model``'s own forward (it cannot be replaced in place), are
     left alone. Use it on inference models: a rewritten forward keeps the branches taken in eval mode.

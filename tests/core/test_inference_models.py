@@ -2,8 +2,9 @@
 
 Parametrised over the registry as the installed plugins build it, so families that land later are covered
 without a change here. Which BatchNorms follow a convolution is observed independently of ``mhub.fuse``'s
-own search: hooks record, during a forward pass, every BatchNorm whose input *is* (the same tensor object
-as) the output of a convolution or linear layer. Each model runs at the smallest input it accepts, batch 1.
+own search: hooks record, during a forward pass, every BatchNorm whose input *is* (the same tensor object,
+unchanged since) the output of a convolution or linear layer. Each model runs at the smallest input it
+accepts, batch 1.
 """
 
 from __future__ import annotations
@@ -63,19 +64,20 @@ class BatchNormsAfterLayers:
         self.reset()
 
     def reset(self) -> None:
-        self.outputs: dict[int, torch.Tensor] = {}  # id -> tensor, kept alive so ids stay unique
+        self.outputs: dict[int, tuple[torch.Tensor, int]] = {}  # id -> (tensor, version); alive: ids stay unique
         self.ran: set[str] = set()
         self.after_layer: set[str] = set()
 
     def _layer_ran(self, module, args, output) -> None:
         if isinstance(module, FusedConv2d) and (module.residual or not isinstance(module.act, nn.Identity)):
             return  # its output is no longer the convolution's alone: a BatchNorm after it cannot fold
-        self.outputs[id(output)] = output
+        self.outputs[id(output)] = output, output._version
 
     def _norm_runs(self, module, args) -> None:
         name = self.names[module]
         self.ran.add(name)
-        if args and self.outputs.get(id(args[0])) is args[0]:
+        layer_output, version = self.outputs.get(id(args[0]), (None, None)) if args else (None, None)
+        if layer_output is args[0] and args[0]._version == version:  # not changed in place since (an activation)
             self.after_layer.add(name)
 
     def remove(self) -> None:
@@ -90,7 +92,7 @@ def run_smallest(model: nn.Module, recorder: BatchNormsAfterLayers) -> tuple[tor
         x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(size))
         recorder.reset()
         try:
-            with torch.inference_mode():
+            with torch.no_grad():  # not inference mode: version counters show in-place changes
                 return x, model(x)
         except Exception as exc:  # noqa: BLE001 -- too small for this model: try the next size
             error = exc
@@ -116,7 +118,7 @@ def test_fuse_keeps_outputs_and_folds_every_batchnorm_after_a_layer(name):
     else:
         fused = mhub.fuse(model)
     after = BatchNormsAfterLayers(fused)
-    with torch.inference_mode():
+    with torch.no_grad():
         output = fused(x)
 
     assert not fused.training

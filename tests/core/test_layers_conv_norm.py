@@ -1,4 +1,4 @@
-"""conv_norm / basic_conv_bn: children, bias rule, revnorm order and TensorFlow BatchNorm defaults."""
+"""conv_norm / basic_conv_bn: children, bias rule, revnorm order, in-place activations, TensorFlow defaults."""
 
 from functools import partial
 
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mhub.layers import basic_conv_bn, conv_norm
+from mhub.layers import basic_conv_bn, conv_norm, make_act
 
 
 def test_children_and_default_bias():
@@ -73,3 +73,17 @@ def test_act_before_norm_orders_conv_act_norm_and_keeps_the_conv_bias():
     x = torch.randn(1, 2, 5, 5)
     expected = block.norm(F.gelu(F.conv2d(x, block.conv.weight, block.conv.bias, padding=1)))
     torch.testing.assert_close(block(x), expected)
+
+
+def test_activations_run_in_place_on_the_units_own_tensors_only():
+    assert conv_norm(3, 4, 4).act.inplace and conv_norm(3, 4, 4, act_before_norm=True).act.inplace
+    assert conv_norm(3, 4, 4, revnorm=True).act.inplace  # after the norm's fresh output
+    pre_act = conv_norm(3, 4, 4, revnorm=True, norm_layer=None)  # the activation would see the caller's tensor
+    assert not pre_act.act.inplace
+    x = torch.randn(1, 4, 6, 6)
+    before = x.clone()
+    pre_act(x)
+    assert torch.equal(x, before)
+    assert isinstance(conv_norm(3, 4, 4, nn.GELU).act, nn.GELU)  # a factory without `inplace`
+    assert make_act(partial(nn.Hardtanh, 0.0, 6.0), inplace=True).inplace
+    assert make_act(None, inplace=True) is None and not make_act(nn.ReLU).inplace

@@ -4,7 +4,7 @@ from .affine import Affine
 from .attention import MultiHeadSelfAttention
 from .branches import ConcatBranches
 from .classifier import create_classifier
-from .conv_norm import basic_conv_bn, conv_norm, make_norm
+from .conv_norm import basic_conv_bn, conv_norm, make_act, make_norm
 from .divisible import make_divisible
 from .drop import DropBlock, StochasticDepth, stochastic_depth
 from .init import he_init
@@ -33,7 +33,8 @@ __all__ = sorted([
     "AdaptiveCatMeanMaxPool", "AdaptiveMeanMaxPool", "ConcatBranches", "Conv2dSame", "DropBlock",
     "EffectiveSqueezeExcite", "MaxPool2dSame", "Renormalize", "SqueezeExcite", "StochasticDepth", "basic_conv_bn",
     "conv_norm", "create_classifier", "create_conv2d", "create_pool", "efficient_squeeze_excite", "is_static_same",
-    "he_init", "make_divisible", "make_norm", "pad_same", "same_padding", "squeeze_excite", "stochastic_depth",
+    "he_init", "make_act", "make_divisible", "make_norm", "pad_same", "same_padding", "squeeze_excite",
+    "stochastic_depth",
     "symmetric_padding",
     "Affine", "ImageSizeError", "LayerNorm2d", "LayerScale", "Mlp", "MultiHeadSelfAttention", "PatchEmbed",
     "PositionEmbedding", "SpatialGatingUnit", "TokenPool", "resample_pos_embed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -22,6 +23,20 @@ def make_norm(norm_layer: LayerFactory, channels: int, *, eps: float = 1e-5, mom
     if isinstance(norm_layer, type) and issubclass(norm_layer, _BatchNorm):
         return norm_layer(channels, eps=eps, momentum=momentum)
     return norm_layer(channels)
+
+
+def make_act(act_layer: LayerFactory | None, *, inplace: bool = False) -> nn.Module | None:
+    """``act_layer()``, with ``inplace=True`` when asked and the factory takes it (``nn.ReLU``, ``nn.SiLU``...)."""
+    if act_layer is None:
+        return None
+    if inplace:
+        try:
+            takes_inplace = "inplace" in inspect.signature(act_layer).parameters
+        except (TypeError, ValueError):  # a builtin or C factory without a signature
+            takes_inplace = False
+        if takes_inplace:
+            return act_layer(inplace=True)
+    return act_layer()
 
 
 def conv_norm(kernel_size, in_chs: int, out_chs: int, act_layer: LayerFactory | None = nn.ReLU, *,
@@ -59,7 +74,9 @@ def conv_norm(kernel_size, in_chs: int, out_chs: int, act_layer: LayerFactory | 
     norm = None
     if norm_layer is not None:
         norm = make_norm(norm_layer, in_chs if revnorm else out_chs, eps=eps, momentum=momentum)
-    act = act_layer() if act_layer is not None else None
+    # In place where the activation's input is a tensor of this unit's own (after the norm, or the convolution),
+    # never the caller's input (pre-activation without a norm), as torchvision and timm do: one tensor less.
+    act = make_act(act_layer, inplace=not revnorm or norm is not None)
     if revnorm:
         order = [("norm", norm), ("act", act), ("conv", conv)]
     elif act_before_norm:
