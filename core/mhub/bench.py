@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ._errors import MhubError
-from .inference import _first_line, compile_model, fold_batchnorms, fuse_convolutions
+from .inference import _first_line, compile_model, fuse_in_place
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PEERS = ("torchvision", "timm")
@@ -38,13 +38,6 @@ TIMM_NAMES = {
     "mnasnet1_0": "mnasnet_100", "efficientnet_v2_s": "efficientnetv2_s", "efficientnet_v2_m": "efficientnetv2_m",
     "efficientnet_v2_l": "efficientnetv2_l", "vit_b_16": "vit_base_patch16_224", "vit_b_32": "vit_base_patch32_224",
     "vit_l_16": "vit_large_patch16_224", "vit_l_32": "vit_large_patch32_224", "vit_h_14": "vit_huge_patch14_224",
-    "swin_t": "swin_tiny_patch4_window7_224", "swin_s": "swin_small_patch4_window7_224",
-    "swin_b": "swin_base_patch4_window7_224", "regnet_x_400mf": "regnetx_004_tv", "regnet_x_800mf": "regnetx_008",
-    "regnet_x_1_6gf": "regnetx_016", "regnet_x_3_2gf": "regnetx_032", "regnet_x_8gf": "regnetx_080",
-    "regnet_x_16gf": "regnetx_160", "regnet_x_32gf": "regnetx_320", "regnet_y_400mf": "regnety_004",
-    "regnet_y_800mf": "regnety_008_tv", "regnet_y_1_6gf": "regnety_016", "regnet_y_3_2gf": "regnety_032",
-    "regnet_y_8gf": "regnety_080_tv", "regnet_y_16gf": "regnety_160", "regnet_y_32gf": "regnety_320",
-    "regnet_y_128gf": "regnety_1280",
 }
 
 
@@ -229,8 +222,7 @@ def benchmark(name: str, *, batch_size: int = 8, image_size: int = 224, device: 
     log(f"building {name} and its variants")
     eager = create(name).eval()
     fused = copy.deepcopy(eager)
-    folded = len(fold_batchnorms(fused))
-    fuse_convolutions(fused)
+    folded = len(fuse_in_place(fused))
     fused_cl = copy.deepcopy(fused).to(memory_format=torch.channels_last)
     models = {"mhub eager": eager, "mhub fused": fused, "mhub fused + channels-last": fused_cl}
     if compile:

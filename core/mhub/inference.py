@@ -78,9 +78,16 @@ def fuse(model: nn.Module) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise MhubError(f"mhub.fuse takes a torch.nn.Module, not {type(model).__name__}")
     fused = copy.deepcopy(model)
-    fold_batchnorms(fused)
-    fuse_convolutions(fused)
+    fuse_in_place(fused)
     return fused
+
+
+def fuse_in_place(model: nn.Module) -> list[tuple[str, str]]:
+    """What :func:`fuse` does to its copy, done to ``model``: :func:`fold_batchnorms`, then
+    :func:`fuse_convolutions`. Returns the BatchNorm pairs folded."""
+    folded = fold_batchnorms(model)
+    fuse_convolutions(model)
+    return folded
 
 
 def fold_batchnorms(model: nn.Module) -> list[tuple[str, str]]:
@@ -134,7 +141,7 @@ def fold_into(layer: nn.Module, norm: nn.Module) -> None:
 _ONEDNN_ACTIVATIONS: dict[type[nn.Module], Callable[[nn.Module], tuple[str, list, str]]] = {
     nn.ReLU: lambda act: ("relu", [], ""),
     nn.Hardtanh: lambda act: ("hardtanh", [float(act.min_val), float(act.max_val)], ""),
-    nn.ReLU6: lambda act: ("hardtanh", [0.0, 6.0], ""),
+    nn.ReLU6: lambda act: _ONEDNN_ACTIVATIONS[nn.Hardtanh](act),  # a Hardtanh from 0 to 6
     nn.SiLU: lambda act: ("swish", [], ""),
     nn.Hardswish: lambda act: ("hardswish", [], ""),
     nn.Sigmoid: lambda act: ("sigmoid", [], ""),
@@ -375,7 +382,7 @@ def prepare(model: nn.Module, *, fuse: bool = False, channels_last: bool = False
 
     Args:
         model: a model the caller owns (it is modified, not copied).
-        fuse: eval mode, :func:`fold_batchnorms` and :func:`fuse_convolutions`.
+        fuse: eval mode and :func:`fuse_in_place`.
         channels_last: 4-D parameters and buffers in ``torch.channels_last`` memory format; convolutions
             then produce channels-last outputs (inputs may stay NCHW, though converting them once with
             ``x.to(memory_format=torch.channels_last)`` saves the first layer a copy).
@@ -385,8 +392,7 @@ def prepare(model: nn.Module, *, fuse: bool = False, channels_last: bool = False
         ``model``, or its compiled wrapper when ``compile``.
     """
     if fuse:
-        fold_batchnorms(model)
-        fuse_convolutions(model)
+        fuse_in_place(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compile:

@@ -231,6 +231,7 @@ def test_create_gives_the_fused_channels_last_model():
     assert not fast.training and batchnorms(fast) == []
     convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
     assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    assert all(isinstance(m, inference.FusedConv2d) for m in convs)
     x = torch.rand(2, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     assert_same_function(plain, fast, x)
     assert mhub.create("mobilenetv3_small_050", channels_last=True).training  # only fuse implies eval

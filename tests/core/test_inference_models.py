@@ -18,7 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
 from conftest import count, on_meta, randomise_batchnorm
-from mhub.inference import FusedConv2d, fold_batchnorms, fuse_convolutions
+from mhub.inference import FusedConv2d, fold_batchnorms, fuse_in_place
 
 ARCHS = mhub.get_registry().archs
 SIZES = (32, 64, 128, 224, 299)  # tried in turn: a model runs at the first it accepts
@@ -112,8 +112,7 @@ def test_fuse_keeps_outputs_and_folds_every_batchnorm_after_a_layer(name):
     names = batchnorm_names(model)
     giant = count(model) > GIANT
     if giant:  # in place, as fuse does to its copy: the shared machine never holds two copies
-        fold_batchnorms(model)
-        fuse_convolutions(model)
+        fuse_in_place(model)
         fused = model
     else:
         fused = mhub.fuse(model)

@@ -49,7 +49,8 @@ def conv_norm(kernel_size, in_chs: int, out_chs: int, act_layer: LayerFactory | 
         kernel_size: convolution kernel size (int or pair).
         in_chs: input channels.
         out_chs: output channels.
-        act_layer: activation factory (``nn.ReLU``); ``None`` for none.
+        act_layer: activation factory (``nn.ReLU``); ``None`` for none. Made in place (:func:`make_act`) unless
+            it would overwrite the caller's input (``revnorm`` without a norm).
         norm_layer: normalisation factory (``nn.BatchNorm2d``); ``None`` for none.
         revnorm: put the normalisation (over ``in_chs``) and the activation before the convolution
             (pre-activation order: norm, act, conv) instead of after it.
