@@ -10,6 +10,7 @@ from ._errors import (
     ConfigError,
     ConversionError,
     FeatureError,
+    ImageSizeError,
     IntegrityError,
     ManifestError,
     MhubError,
@@ -49,7 +50,8 @@ def __getattr__(name: str):
 
 
 __all__ = sorted([
-    "BackboneClassifier", "ConfigError", "ConversionError", "FeatureError", "FeatureNet", "IntegrityError",
+    "BackboneClassifier", "ConfigError", "ConversionError", "FeatureError", "FeatureNet", "ImageSizeError",
+    "IntegrityError",
     "ManifestError", "MhubError", "NetworkError", "NoSpaceError", "NoWeightsError", "OfflineError", "PluginError",
     "UnknownModelError", "__version__", "backbone", "classifier", "create", "evaluate", "features", "fuse",
     "get_registry", "hookimpl", "layers", "list_models", "pull",

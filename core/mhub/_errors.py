@@ -53,3 +53,7 @@ class ConfigError(MhubError, ValueError):
 
 class FeatureError(MhubError, ValueError):
     """Feature extraction was asked of a model that declares no (such) feature points, or with bad levels."""
+
+
+class ImageSizeError(MhubError, ValueError):
+    """An input whose spatial size differs from the size a fixed-size model was built for."""

@@ -101,12 +101,14 @@ def _move(state_dict: Mapping[str, Any], place: Callable[[str], tuple[str, Trans
         source[new] = key
     if unplaced:
         raise ConversionError(f"{len(unplaced)} key(s) of the {layout} checkpoint have no place in mhub's layout: "
-                              f"{_listing(unplaced)}")
+                              f"{listing(unplaced)}")
     if clashes:
-        raise ConversionError(f"{layout} checkpoint: several keys map to one name: {_listing(clashes)}")
+        raise ConversionError(f"{layout} checkpoint: several keys map to one name: {listing(clashes)}")
     return out
 
 
-def _listing(items: list[str]) -> str:
-    shown = ", ".join(items[:MAX_LISTED])
-    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+def listing(items: Iterable[str], limit: int = MAX_LISTED) -> str:
+    """The first ``limit`` of ``items``, comma-separated, and how many more: for error messages about keys."""
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... and {len(items) - limit} more" if len(items) > limit else "")

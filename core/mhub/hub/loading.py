@@ -17,6 +17,7 @@ import warnings
 from typing import Any
 
 from .._errors import ConversionError
+from ..keymap import listing
 from .._specs import ArchSpec, WeightSpec
 
 MAX_LISTED = 20  # keys named in an error message before "... and N more"
@@ -178,12 +179,6 @@ def _head_outputs(state, head: str | None) -> int | None:
     return int(weight.shape[0]) if weight is not None and weight.dim() >= 1 else None
 
 
-def _listing(keys) -> str:
-    keys = sorted(keys)
-    shown = ", ".join(keys[:MAX_LISTED])
-    return shown + (f", ... and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else "")
-
-
 def _check_keys(label: str, state, expected, skipped: set[str]) -> None:
     missing = set(expected) - set(state) - skipped
     unexpected = set(state) - set(expected)
@@ -191,11 +186,11 @@ def _check_keys(label: str, state, expected, skipped: set[str]) -> None:
                   for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape]
     problems = []
     if missing:
-        problems.append(f"missing keys: {_listing(missing)}")
+        problems.append(f"missing keys: {listing(sorted(missing), MAX_LISTED)}")
     if unexpected:
-        problems.append(f"unexpected keys: {_listing(unexpected)}")
+        problems.append(f"unexpected keys: {listing(sorted(unexpected), MAX_LISTED)}")
     if mis_shaped:
-        problems.append(f"shape mismatches: {_listing(mis_shaped)}")
+        problems.append(f"shape mismatches: {listing(sorted(mis_shaped), MAX_LISTED)}")
     if problems:
         raise ConversionError(f"{label}: the weights do not fit the model: " + "; ".join(problems))
 

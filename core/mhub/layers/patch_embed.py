@@ -10,15 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._errors import MhubError
-
-
-class ImageSizeError(MhubError, ValueError):
-    """An input whose spatial size differs from the size a fixed-size model was built for."""
-
-
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+from .._errors import ImageSizeError
+from .padding import _pair
 
 
 class PatchEmbed(nn.Module):

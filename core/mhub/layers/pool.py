@@ -32,7 +32,7 @@ class AdaptiveCatMeanMaxPool(nn.Module):
 
 
 class TokenPool(nn.Module):
-    """Pool tokens ``(B, N, D)`` to ``(B, D)``: the first (class) token, or the mean of the others.
+    """Pool tokens ``(B, N, D)`` to ``(B, D)``: the first (class) token, or a mean over tokens.
 
     Args:
         mode: ``"token"`` takes token 0 (ViT's class token); ``"avg"`` averages the tokens after the first

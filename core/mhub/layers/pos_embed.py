@@ -28,7 +28,8 @@ def resample_pos_embed(pos_embed: torch.Tensor, new_grid: Sequence[int], old_gri
         old_grid: ``(H, W)`` of ``pos_embed``; default: the square grid its length implies.
         num_prefix_tokens: leading entries that belong to no patch.
         interpolation: ``F.interpolate`` mode.
-        antialias: anti-alias when shrinking (bicubic and bilinear only).
+        antialias: anti-alias when shrinking (``F.interpolate``'s flag: only the bilinear and bicubic modes
+            accept it, so pass ``antialias=False`` with another ``interpolation``).
 
     Returns:
         ``(1, prefix + H' * W', D)`` in the input's dtype (the interpolation runs in float32 or wider).
