@@ -115,21 +115,22 @@ def densenet(growth_rate: int, block_config: Sequence[int], num_init_features: i
     Returns:
         A :class:`mhub.BackboneClassifier`; the backbone has output stride 32.
     """
-    stage_in_chs, chs = [], num_init_features
+    # each stage's input and output widths; a transition compresses the previous stage's output
+    stage_in_chs, stage_out_chs, chs = [], [], num_init_features
     for stage_idx, layers in enumerate(block_config):
         if stage_idx > 0:
             chs = math.floor(chs * compression)
         stage_in_chs.append(chs)
         chs += layers * growth_rate
+        stage_out_chs.append(chs)
     build = dense_layer_builder(growth_rate, stage_in_chs, bn_size=bn_size, drop_rate=drop_rate,
                                 memory_efficient=memory_efficient, act_layer=act_layer, norm_layer=norm_layer)
     stages = nn.Sequential()
     for stage_idx, layers in enumerate(block_config):
         parts: list[tuple[str, nn.Module]] = []
         if stage_idx > 0:
-            before = stage_in_chs[stage_idx - 1] + block_config[stage_idx - 1] * growth_rate
-            parts += [("transition", conv_norm(1, before, stage_in_chs[stage_idx], act_layer, norm_layer=norm_layer,
-                                               revnorm=True, bias=False)),
+            parts += [("transition", conv_norm(1, stage_out_chs[stage_idx - 1], stage_in_chs[stage_idx], act_layer,
+                                               norm_layer=norm_layer, revnorm=True, bias=False)),
                       ("pool", nn.AvgPool2d(2, 2))]
         parts.append(("layers", DenseBlock(build(stage_idx, j) for j in range(layers))))
         stages.append(nn.Sequential(OrderedDict(parts)))
@@ -142,8 +143,8 @@ def densenet(growth_rate: int, block_config: Sequence[int], num_init_features: i
     ))
     # timm's levels: the stem, each dense block's output but the last, the final norm + activation
     feature_info = [{"module": "backbone.stem", "num_chs": num_init_features, "reduction": 2}]
-    feature_info += [{"module": f"backbone.stages.{s}", "num_chs": stage_in_chs[s] + layers * growth_rate,
-                      "reduction": 4 * 2 ** s} for s, layers in enumerate(block_config[:-1])]
+    feature_info += [{"module": f"backbone.stages.{s}", "num_chs": out_chs, "reduction": 4 * 2 ** s}
+                     for s, out_chs in enumerate(stage_out_chs[:-1])]
     feature_info.append({"module": "backbone.act", "num_chs": chs, "reduction": 2 ** (len(block_config) + 1)})
     model = BackboneClassifier(backbone, create_classifier(chs, num_classes, pool=pool, dropout=dropout),
                                feature_info=feature_info)

@@ -111,7 +111,8 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
     """Build GoogLeNet.
 
     Args:
-        num_classes: classifier outputs (0: no final linear layer; then no auxiliary classifiers either).
+        num_classes: classifier outputs (0: no final linear layer; ``aux_logits`` then raises ConfigError, as
+            the auxiliary classifiers need classes).
         in_chans: input channels.
         aux_logits: add the auxiliary classifiers (training only). torchvision's weights hold none worth
             loading: ``mhub.create("googlenet", pretrained=True, aux_logits=True)`` initialises them fresh.
@@ -125,12 +126,15 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
         A :class:`GoogLeNet`; the backbone has output stride 32.
 
     Raises:
-        ConfigError: ``transform_input`` with ``in_chans`` other than 3 or 1.
+        ConfigError: ``transform_input`` with ``in_chans`` other than 3 or 1, or ``aux_logits`` with
+            ``num_classes=0``.
     """
     transform = Renormalize.transform_input(in_chans) if transform_input else None
     layers: list[tuple[str, nn.Module]] = [("transform", transform)] if transform else []
-    layers += [("conv1", _unit(7, transform.out_chans if transform else in_chans, 64, stride=2)), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
-               ("conv2", _unit(1, 64, 64)), ("conv3", _unit(3, 64, 192)), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True))]
+    layers += [("conv1", _unit(7, transform.out_chans if transform else in_chans, 64, stride=2)),
+               ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
+               ("conv2", _unit(1, 64, 64)), ("conv3", _unit(3, 64, 192)),
+               ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True))]
     chs = 192
     # feature levels: the last module before each pool, and the last one (timm has no GoogLeNet)
     feature_info = [{"module": "backbone.conv1", "num_chs": 64, "reduction": 2},

@@ -95,8 +95,8 @@ _TF_BN = dict(eps=1e-3, momentum=0.1)  # TensorFlow's epsilon; PyTorch momentum,
 _TORCH_BN = dict(eps=1e-5, momentum=0.1)
 
 # name: (builder function in mhub_inception.model, defaults, paper, upstream implementation, num_params)
-# num_params is torchvision's published count where torchvision has the model: 27,161,264 for inception_v3
-# includes the auxiliary classifier (3,326,696 parameters), which our default build leaves out.
+# num_params is the default build's count where torchvision publishes one: for inception_v3 that is
+# torchvision's 27,161,264 less the auxiliary classifier (3,326,696 parameters), which our default build leaves out.
 ARCHS: dict[str, tuple[str, dict, str, str, int | None]] = {
     "inception_v3": ("inception_v3", _TF_BN, V3_PAPER, "torchvision inception_v3 (timm's has the same layout)",
                      23834568),

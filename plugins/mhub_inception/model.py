@@ -39,7 +39,8 @@ from torch import nn
 import mhub
 from mhub._model import BackboneClassifier
 from mhub.builders import BlockBuilder, build_stages
-from mhub.layers import Renormalize, create_classifier
+from mhub.families import config_name
+from mhub.layers import Renormalize, create_classifier, he_init
 
 from . import configs
 from .blocks import (
@@ -302,23 +303,23 @@ def xception(*, num_classes: int = 1000, in_chans: int = 3, flows: Sequence = co
     model = BackboneClassifier(nn.Sequential(OrderedDict([("stem", stem), *body])),
                                create_classifier(out_chs, num_classes, pool=pool, dropout=dropout),
                                feature_info=_chollet_points(flows))
-    for module in model.modules():  # as Cadene's port initialises
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    # He-normal convolutions (fan-out) and unit BatchNorms, as Cadene's port and timm initialise; he_init also
+    # zeroes the classifier's bias, where they keep PyTorch's default
+    he_init(model, linear_std=None)
     return model
 
 
 def xception_aligned(config: str = "41", *, num_classes: int = 1000, in_chans: int = 3, flows: Sequence | None = None,
-                     preact: bool | None = None, drop_path_rate: float = 0.0, padding: str | None = None,
-                     dropout: float | None = None, pool: str = "avg", act_layer: LayerFactory = nn.ReLU,
-                     eps: float = 1e-3, momentum: float = 0.1) -> BackboneClassifier:
+                     drop_path_rate: float = 0.0, padding: str | None = None, dropout: float | None = None,
+                     pool: str = "avg", act_layer: LayerFactory = nn.ReLU, eps: float = 1e-3,
+                     momentum: float = 0.1) -> BackboneClassifier:
     """Aligned Xception (DeepLab's modification; timm's ``xception_aligned.py``).
 
     Args:
-        config: ``"41"``, ``"65"``, ``"71"``, or ``"41p"``/``"65p"`` for the pre-activation variants.
-        flows: a body table replacing the config's.
-        preact: pre-activation blocks (:func:`~mhub_inception.blocks.preact_xception_block`); default: the
-            config's (names ending in ``p``).
+        config: ``"41"``, ``"65"``, ``"71"``, or ``"41p"``/``"65p"`` for the pre-activation variants (blocks of
+            :func:`~mhub_inception.blocks.preact_xception_block`, one more activation before the head).
+        flows: a body table replacing the config's, for the config's block function (pre-activation blocks
+            take no ``first_act``/``inner_act`` options).
         drop_path_rate: stochastic depth reached by the last block.
         padding: depthwise padding, ``None`` (symmetric, as timm's weights) or ``"same"`` (TensorFlow's).
         Others as :func:`inception_v3`.
@@ -329,7 +330,7 @@ def xception_aligned(config: str = "41", *, num_classes: int = 1000, in_chans: i
     if config not in configs.XCEPTION_ALIGNED:
         raise InceptionConfigError(f"no aligned Xception config {config!r}; valid: "
                                    f"{', '.join(configs.XCEPTION_ALIGNED)}")
-    preact = config.endswith("p") if preact is None else preact
+    preact = config.endswith("p")
     conv = ConvUnits(act_layer, eps, momentum)
     stem = nn.Sequential(OrderedDict(conv1=conv(3, in_chans, 32, stride=2),
                                      conv2=conv(3, 32, 64, False, norm_layer=None) if preact else conv(3, 32, 64)))
@@ -344,11 +345,16 @@ def xception_aligned(config: str = "41", *, num_classes: int = 1000, in_chans: i
                               feature_info=_aligned_points(flows, preact))
 
 
+# torchvision's smaller standard deviations in Inception v3's auxiliary classifier (its ``stddev`` attributes)
+_AUX_STDS = {"aux.conv1.conv": 0.01, "aux.head.fc": 0.001}
+
+
 def _truncated_normal_init(model: nn.Module) -> None:
-    # torchvision's Inception v3 initialisation: truncated normal (std 0.1, cut at +-2) for convs and linears.
-    for module in model.modules():
+    # torchvision's Inception v3 initialisation: truncated normal (cut at +-2) for convs and linears, std 0.1
+    # but for the auxiliary classifier's 5x5 convolution (0.01) and linear layer (0.001)
+    for name, module in model.named_modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.trunc_normal_(module.weight, std=0.1, a=-2, b=2)
+            nn.init.trunc_normal_(module.weight, std=_AUX_STDS.get(name, 0.1), a=-2, b=2)
 
 
 # -- high level ------------------------------------------------------------------------------------------
@@ -388,12 +394,12 @@ def Xception(depth: int | None = None, *, preact: bool = False, pretrained: bool
         **kwargs: options of :func:`xception` or :func:`xception_aligned`.
 
     Raises:
-        InceptionConfigError: an unknown depth, or ``preact`` without a configuration.
+        InceptionConfigError: an unknown depth, or ``preact`` without a depth that has a pre-activation variant.
     """
-    name = "xception" if depth is None else f"xception{depth}{'p' if preact else ''}"
-    if name not in configs.ARCHS or (depth is None and preact):
-        valid = ", ".join(["None", *(n[len("xception"):] for n in configs.ARCHS if n.startswith("xception") and
-                                     n != "xception")])
-        raise InceptionConfigError(f"no Xception configuration for depth={depth}, preact={preact}; valid depths: "
-                                   f"{valid} (a trailing 'p' means preact=True)")
+    aligned = {int(c.rstrip("p")): f"xception{c}" for c in configs.XCEPTION_ALIGNED if c.endswith("p") == preact}
+    if preact:
+        name = config_name("Xception(preact=True)", depth, aligned, what="a depth", error=InceptionConfigError)
+    else:
+        names = {None: "xception", **aligned}
+        name = names[None] if depth is None else config_name("Xception", depth, names, error=InceptionConfigError)
     return mhub.create(name, pretrained, num_classes, in_chans, **kwargs)

@@ -104,6 +104,8 @@ def test_googlenet_has_no_auxiliary_heads_unless_asked():
         plain, with_aux = mhub.create("googlenet"), GoogLeNet(aux_logits=True, num_classes=5)
     assert not plain.aux_logits and not any(k.startswith("aux") for k in plain.state_dict())
     assert with_aux.aux_logits and with_aux.aux1.fc.out_features == 5 and with_aux.aux2.conv.conv.in_channels == 528
+    with pytest.raises(mhub.ConfigError, match="auxiliary classifiers need num_classes >= 1, got 0"), on_meta():
+        GoogLeNet(aux_logits=True, num_classes=0)  # as googlenet()'s docstring says
 
 
 # -- high-level constructors ------------------------------------------------------------------------------------

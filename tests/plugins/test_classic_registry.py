@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from classic_reference import torchvision_model
 from conftest import run_cli, upstream_facts
+from family_checks import assert_manifest_is_generated, assert_plugin_imports_without_torch
 from loopback import LoopbackServer
 from parity import assert_outputs_close
 from torch import nn
@@ -46,6 +47,14 @@ def classic_facts(source: str) -> list[dict]:
 
 
 # -- the manifest ---------------------------------------------------------------------------------------------
+def test_plugin_configs_and_converters_import_without_torch():
+    assert_plugin_imports_without_torch("mhub_classic")
+
+
+def test_manifest_is_what_the_generator_writes(tmp_path):
+    assert_manifest_is_generated("classic", tmp_path)
+
+
 def test_every_entry_validates_and_names_a_registered_architecture_and_converter(registry):
     specs = load_manifest(MANIFEST)
     for spec in specs:

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mhub
+import mhub_inception
 from conftest import count, on_meta, published_torchvision_params, randomly_filled
 from parity import assert_outputs_close
 from mhub_inception import configs, model
@@ -147,6 +148,17 @@ def test_auxiliary_classifier_runs_in_training_only():
         assert not hasattr(build("inception_v3"), "aux")
 
 
+def test_inception_v3_initialisation_is_torchvisions_auxiliary_classifier_included():
+    torch.manual_seed(0)
+    net = build("inception_v3", aux_logits=True)
+    # truncated normal, std 0.1, but 0.01 and 0.001 in the auxiliary classifier (torchvision's stddev attributes)
+    for weight, std in [(net.classifier.fc.weight, 0.1), (net.backbone.stem.conv1a.conv.weight, 0.1),
+                        (net.aux.conv0.conv.weight, 0.1), (net.aux.conv1.conv.weight, 0.01),
+                        (net.aux.head.fc.weight, 0.001)]:
+        assert weight.std().item() == pytest.approx(std, rel=0.1)
+        assert weight.abs().max().item() <= 2.0
+
+
 def test_aligned_xception_options():
     with torch.device("meta"):
         same = build("xception41", padding="same", drop_path_rate=0.2)
@@ -167,10 +179,21 @@ def test_high_level_constructors():
         assert count(model.Xception(65)) == count(build("xception65"))
         assert count(model.Xception(65, preact=True)) == count(build("xception65p"))
         assert count(model.Inceptionv3(aux_logits=True)) == 27161264
-    with pytest.raises(InceptionConfigError, match="valid depths: None, 41, 65, 71, 41p, 65p"):
+    with pytest.raises(InceptionConfigError, match="^Xception has no configuration 50; valid: None, 41, 65, 71$"):
         model.Xception(50)
-    with pytest.raises(InceptionConfigError, match="depth=None, preact=True"):
+    with pytest.raises(InceptionConfigError,
+                       match=r"^Xception\(preact=True\) has no default configuration; give a depth: 41, 65$"):
         model.Xception(preact=True)
+    with pytest.raises(InceptionConfigError, match=r"^Xception\(preact=True\) has no configuration 71; valid: 41, 65$"):
+        model.Xception(71, preact=True)
+
+
+def test_package_re_exports_the_high_level_constructors():
+    for name in ("Inceptionv3", "Inceptionv4", "InceptionResNetv2", "Xception"):
+        assert getattr(mhub_inception, name) is getattr(model, name)
+    assert sorted(mhub_inception.__all__) == sorted(["Inceptionv3", "Inceptionv4", "InceptionResNetv2", "Xception"])
+    with pytest.raises(AttributeError, match="module 'mhub_inception' has no attribute 'inception_v3'"):
+        mhub_inception.inception_v3  # noqa: B018 (the mid level stays in mhub_inception.model)
 
 
 def test_bad_configurations_are_clear_errors():

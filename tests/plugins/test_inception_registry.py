@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
-import subprocess
-import sys
 
 import mhub_registry
-from conftest import REPO, run_cli, upstream_facts
+from conftest import run_cli, upstream_facts
+from family_checks import assert_manifest_is_generated, hashed
 from mhub._manifest import load_manifest
 from mhub_inception import configs
 
@@ -25,15 +24,12 @@ def test_every_architecture_is_registered(registry):
         arch = registry.arch(name)
         assert arch.family == "inception" and arch.builder == f"mhub_inception.model:{function}"
         assert (dict(arch.defaults), arch.paper, arch.num_params) == (defaults, paper, num_params)
-        assert arch.first_conv == configs.first_conv(name) and arch.classifier == "classifier.fc"
+        assert arch.classifier == "classifier.fc"
     assert set(configs.CONVERTERS) <= set(registry.converters)
 
 
 def test_manifest_is_what_the_generator_writes(tmp_path):
-    output = tmp_path / "inception.toml"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "upstream_manifest.py"), "inception", "-o", str(output)],
-                   check=True, capture_output=True)
-    assert output.read_text() == MANIFEST.read_text(), "regenerate with scripts/upstream_manifest.py inception"
+    assert_manifest_is_generated("inception", tmp_path)
 
 
 def test_every_upstream_weight_set_is_listed_unless_no_hash_is_known(registry):
@@ -42,8 +38,7 @@ def test_every_upstream_weight_set_is_listed_unless_no_hash_is_known(registry):
     assert len(facts) == 9  # guards the filter: one per architecture in data/upstream-weights.json
     for fact in facts:
         name = f"{UPSTREAM_NAMES.get(fact['model'], fact['model'])}.{fact['tag']}"
-        hashed = fact["source"] == "torchvision" or fact.get("url_hash_fragment") or fact.get("sha256")
-        assert (name in specs) == bool(hashed), name
+        assert (name in specs) == hashed(fact), name
         if name not in specs:
             continue
         spec = specs[name]
