@@ -41,8 +41,7 @@ CONVMIXER: dict[str, tuple[int, int, int, int, str, int]] = {
     "convmixer_1536_20": (1536, 20, 9, 7, "gelu", 51625960),
 }
 
-CONVNEXT_FIRST_CONV = "backbone.stem.conv"
-CONVMIXER_FIRST_CONV = "backbone.stem.conv"
+FIRST_CONV = "backbone.stem.conv"  # ConvNeXt's and ConvMixer's alike
 CLASSIFIER = "classifier.fc"
 CONVERTERS = {
     "torchvision.convnext": "mhub_convnext.convert:convnext_from_torchvision",

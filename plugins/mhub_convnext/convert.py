@@ -56,8 +56,8 @@ CONVNEXT_TIMM_RULES = [
     (rf"stages\.(\d)\.downsample\.0\.{_PARAM}", r"backbone.stages.\1.downsample.norm.\2"),
     (rf"stages\.(\d)\.downsample\.1\.{_PARAM}", r"backbone.stages.\1.downsample.conv.\2"),
     (rf"stages\.(\d)\.blocks\.(\d+)\.(conv_dw|norm)\.{_PARAM}", r"backbone.stages.\1.blocks.\2.\3.\4"),
-    (rf"stages\.(\d)\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.weight", r"backbone.stages.\1.blocks.\2.mlp.\3.weight", _flat),
-    (rf"stages\.(\d)\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.bias", r"backbone.stages.\1.blocks.\2.mlp.\3.bias"),
+    # 1x1-convolution MLPs (atto ... nano) to linear weights; _flat leaves linear weights and biases as they are
+    (rf"stages\.(\d)\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.{_PARAM}", r"backbone.stages.\1.blocks.\2.mlp.\3.\4", _flat),
     (r"stages\.(\d)\.blocks\.(\d+)\.gamma", r"backbone.stages.\1.blocks.\2.ls.gamma"),
     (rf"head\.norm\.{_PARAM}", r"classifier.norm.\1"),
     (rf"head\.fc\.{_PARAM}", r"classifier.fc.\1"),

@@ -19,13 +19,12 @@ ConvMixer layout: ``backbone.stem`` (patch convolution, activation, BatchNorm), 
 Three levels, as in Metalhead 0.8:
 - high: :func:`ConvNeXt` (``ConvNeXt("tiny")``), :func:`ConvMixer` (``ConvMixer(768, 32)``);
 - mid: :func:`convnext` (stochastic depth, LayerScale, kernel size, dropout), :func:`convmixer`;
-- low: the blocks, over :mod:`mhub.layers` and a :class:`mhub.builders.BlockBuilder`.
+- low: the blocks, over :mod:`mhub.layers`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -34,13 +33,14 @@ from torch import nn
 import mhub
 from mhub import ConfigError
 from mhub._model import BackboneClassifier
-from mhub.builders import BlockBuilder, stage_widths
+from mhub.builders import linear_schedule
 from mhub.families import config_name
 from mhub.layers import LayerNorm2d, LayerScale, Mlp, StochasticDepth, conv_norm, create_classifier
+from mhub.layers.conv_norm import LayerFactory
+from mhub.layers.init import trunc_normal_init
 
 from . import configs
 
-LayerFactory = Callable[..., nn.Module]
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)  # ConvNeXt's LayerNorm epsilon (official code, torchvision, timm)
 ACTIVATIONS: dict[str, LayerFactory] = {"gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -78,10 +78,6 @@ class ConvNeXtBlock(nn.Module):
         return x + self.drop_path(branch)
 
 
-def _convnext_block(in_chs: int, out_chs: int, stride: int, drop_path_rate: float = 0.0, **kwargs) -> nn.Module:
-    return ConvNeXtBlock(out_chs, drop_path_rate=drop_path_rate, **kwargs)  # the stage's downsample set the width
-
-
 def convnext(size: str | None = None, *, depths: tuple[int, ...] | None = None, dims: tuple[int, ...] | None = None,
              kernel_size: int = 7, mlp_ratio: float = 4.0, layer_scale: float | None = 1e-6,
              drop_path_rate: float = 0.0, drop_rate: float | None = None, act_layer: LayerFactory = nn.GELU,
@@ -107,44 +103,38 @@ def convnext(size: str | None = None, *, depths: tuple[int, ...] | None = None, 
         A :class:`mhub.BackboneClassifier` (layout in the module docstring).
 
     Raises:
-        ConvNeXtConfigError: an unknown size, or neither a size nor both ``depths`` and ``dims``.
+        ConvNeXtConfigError: an unknown size, or neither a size nor both ``depths`` and ``dims`` (of equal length,
+            every depth at least 1).
     """
     if size is not None:
         if size not in configs.CONVNEXT_SIZES:
             raise ConvNeXtConfigError(f"unknown ConvNeXt size {size!r}; valid: {', '.join(configs.CONVNEXT_SIZES)}")
         depths, dims = depths or configs.CONVNEXT_SIZES[size][0], dims or configs.CONVNEXT_SIZES[size][1]
-    if not depths or not dims or len(depths) != len(dims):
-        raise ConvNeXtConfigError("convnext needs a size or depths and dims of equal length")
+    if not depths or not dims or len(depths) != len(dims) or min(depths) < 1:
+        raise ConvNeXtConfigError("convnext needs a size, or depths (at least 1 each) and dims of equal length")
     stem = conv_norm(4, in_chans, dims[0], None, norm_layer=LayerNorm2d, stride=4, padding=0, bias=True)
-    builder = BlockBuilder(_convnext_block, list(depths), in_chs=dims[0], width_fn=stage_widths(dims),
-                           stride_fn=lambda stage_idx, block_idx: 1, drop_path_rate=drop_path_rate,
-                           block_kwargs=dict(kernel_size=kernel_size, mlp_ratio=mlp_ratio, layer_scale=layer_scale,
-                                             act_layer=act_layer))
+    total, first = sum(depths), 0  # first: the global index of the stage's first block, for the drop-path schedule
     stages = []
-    for stage_idx, repeats in enumerate(depths):
+    for stage_idx, (repeats, dim) in enumerate(zip(depths, dims)):
         parts: OrderedDict[str, nn.Module] = OrderedDict()
         if stage_idx:
-            parts["downsample"] = conv_norm(2, dims[stage_idx - 1], dims[stage_idx], None, norm_layer=LayerNorm2d,
-                                            revnorm=True, stride=2, padding=0)
-        parts["blocks"] = nn.Sequential(*(builder(stage_idx, block_idx) for block_idx in range(repeats)))
+            parts["downsample"] = conv_norm(2, dims[stage_idx - 1], dim, None, norm_layer=LayerNorm2d, revnorm=True,
+                                            stride=2, padding=0)
+        parts["blocks"] = nn.Sequential(*(
+            ConvNeXtBlock(dim, kernel_size=kernel_size, mlp_ratio=mlp_ratio, layer_scale=layer_scale,
+                          drop_path_rate=linear_schedule(drop_path_rate, first + i, total), act_layer=act_layer)
+            for i in range(repeats)))
         stages.append(nn.Sequential(parts))
+        first += repeats
     backbone = nn.Sequential(OrderedDict(stem=stem, stages=nn.Sequential(*stages)))
     classifier = create_classifier(dims[-1], num_classes, norm_layer=LAYER_NORM, dropout=drop_rate)
     # timm's features_only levels: every stage's output, strides 4 to 32
     feature_info = [{"module": f"backbone.stages.{i}", "num_chs": dim, "reduction": 4 * 2 ** i}
                     for i, dim in enumerate(dims)]
     model = BackboneClassifier(backbone, classifier, feature_info=feature_info)
-    _truncated_normal_init(model)
-    return model
-
-
-def _truncated_normal_init(model: nn.Module) -> None:
     # ConvNeXt's scheme (official code, torchvision, timm): truncated normal (std 0.02), zero bias
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.trunc_normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+    trunc_normal_init(model, 0.02, types=(nn.Conv2d, nn.Linear))
+    return model
 
 
 # -- ConvMixer -------------------------------------------------------------------------------------

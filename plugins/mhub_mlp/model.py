@@ -22,7 +22,6 @@ Three levels, as in Metalhead 0.8:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -34,10 +33,9 @@ from mhub._model import BackboneClassifier
 from mhub.builders import constant_schedule
 from mhub.families import config_name
 from mhub.layers import Affine, LayerScale, Mlp, PatchEmbed, SpatialGatingUnit, StochasticDepth, create_classifier
+from mhub.layers.conv_norm import LayerFactory
 
-
-LayerFactory = Callable[..., nn.Module]
-LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
+LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)  # timm's Mixer and gMLP LayerNorm epsilon
 
 
 class MLPConfigError(ConfigError):

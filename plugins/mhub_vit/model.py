@@ -22,15 +22,16 @@ anti-aliased, class token kept), equal to timm's ``resample_abs_pos_embed``.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from torch import nn
 
+import mhub
 from mhub import ConfigError
 from mhub._model import BackboneClassifier
 from mhub.builders import linear_schedule
+from mhub.families import config_name
 from mhub.layers import (
     LayerScale,
     Mlp,
@@ -40,10 +41,11 @@ from mhub.layers import (
     StochasticDepth,
     create_classifier,
 )
+from mhub.layers.conv_norm import LayerFactory
+from mhub.layers.init import trunc_normal_init
 
 from . import configs
 
-LayerFactory = Callable[..., nn.Module]
 LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)  # ViT's LayerNorm epsilon (JAX original, torchvision, timm)
 
 
@@ -145,18 +147,10 @@ def vit(size: str | None = None, patch_size: int = 16, *, img_size: int | tuple[
     feature_info = [{"module": f"backbone.blocks.{i}", "num_chs": embed_dim, "reduction": patch_size, "layout": "NLC",
                      "prefix_tokens": int(class_token)} for i in range(depth)]
     model = BackboneClassifier(nn.Sequential(parts), classifier, feature_info=feature_info, out_indices=3)
-    _init_weights(model)
-    return model
-
-
-def _init_weights(model: nn.Module) -> None:
     # timm's ViT scheme: truncated-normal (std 0.02) linear layers with zero bias; the embeddings initialise
     # themselves (PositionEmbedding.reset_parameters), the patch projection keeps PyTorch's default.
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+    trunc_normal_init(model, 0.02, types=nn.Linear)
+    return model
 
 
 # -- high level ------------------------------------------------------------------------------------
@@ -177,11 +171,8 @@ def ViT(size: str | None = None, patch_size: int | None = None, *, img_size: int
     Raises:
         ViTConfigError: a missing or unknown size or patch size, or ``pretrained`` for an unregistered pair.
     """
-    sizes = ", ".join(repr(s) for s in configs.SIZES)
-    if size is None:
-        raise ViTConfigError(f"ViT has no default configuration; give a size ({sizes}) and a patch_size")
-    if size not in configs.SIZES:
-        raise ViTConfigError(f"unknown ViT size {size!r}; valid: {sizes}")
+    # a missing or unknown size raises here, listing the valid ones; any patch size builds (registered or not)
+    size = config_name("ViT", size, {s: s for s in configs.SIZES}, what="a size", error=ViTConfigError)
     registered = sorted(p for s, p, *_ in configs.MODELS.values() if s == size)
     if patch_size is None:
         raise ViTConfigError(f"ViT({size!r}) needs a patch_size; registered: {', '.join(map(str, registered))}")
@@ -189,8 +180,6 @@ def ViT(size: str | None = None, patch_size: int | None = None, *, img_size: int
     if img_size is not None:
         kwargs["img_size"] = img_size
     if name in configs.MODELS:
-        import mhub
-
         return mhub.create(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs)
     if pretrained:
         raise ViTConfigError(f"no pretrained ViT {size} with patch_size {patch_size}; registered patch sizes: "

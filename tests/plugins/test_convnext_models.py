@@ -160,6 +160,14 @@ def test_backbone_is_the_stride_32_map_and_the_classifier_pools_then_normalises(
         ["blocks"], ["downsample", "blocks"]]
 
 
+def test_mid_level_refuses_unknown_sizes_and_uneven_or_empty_stages():
+    with pytest.raises(ConvNeXtConfigError, match="unknown ConvNeXt size 'huge'"):
+        convnext("huge")
+    for depths, dims in [((2, 2), (8,)), ((2, 0), (8, 16)), (None, (8, 16))]:
+        with pytest.raises(ConvNeXtConfigError, match="needs a size, or depths"):
+            convnext(depths=depths, dims=dims)
+
+
 def test_high_level_constructors():
     with pytest.raises(ConvNeXtConfigError, match="no default configuration; give a size: 'atto', 'femto'"):
         ConvNeXt()

@@ -134,9 +134,13 @@ def test_converters_name_the_keys_they_cannot_place():
 
 
 def test_old_torchvision_mlp_names_load():
+    # each tensor under an old name lands where its current name puts it: linear_1 is fc1, linear_2 is fc2
     state = on_meta(torchvision.models.vit_b_32).state_dict()
     renamed = {k.replace("mlp.0.", "mlp.linear_1.").replace("mlp.3.", "mlp.linear_2."): v for k, v in state.items()}
-    assert from_torchvision(renamed).keys() == from_torchvision(state).keys()
+    assert sum(".linear_1." in k or ".linear_2." in k for k in renamed) == 4 * 12
+    old, current = from_torchvision(renamed), from_torchvision(state)
+    assert old.keys() == current.keys()
+    assert [k for k in current if old[k] is not current[k]] == []  # the same tensor object under every key
 
 
 # -- other input sizes -----------------------------------------------------------------------------
@@ -218,12 +222,19 @@ def test_stochastic_depth_grows_linearly_to_the_last_block():
 
 
 def test_high_level_constructor():
-    with pytest.raises(ViTConfigError, match="no default configuration.*'tiny', 'small', 'base', 'large', 'huge'"):
+    sizes = "'tiny', 'small', 'base', 'large', 'huge'"
+    with pytest.raises(ViTConfigError, match=f"ViT has no default configuration; give a size: {sizes}$"):
         ViT()
+    with pytest.raises(ViTConfigError, match=f"ViT has no default configuration; give a size: {sizes}$"):
+        ViT(patch_size=16)
     with pytest.raises(ViTConfigError, match=r"needs a patch_size; registered: 16, 32"):
         ViT("small")
-    with pytest.raises(ViTConfigError, match="unknown ViT size 'giant'"):
+    with pytest.raises(ViTConfigError, match=f"ViT has no configuration 'giant'; valid: {sizes}$"):
         ViT("giant", patch_size=14)
+    with pytest.raises(ViTConfigError, match="ViT has no configuration 'giant'"):
+        ViT("giant", patch_size=14, pretrained=True)
+    with pytest.raises(ViTConfigError, match="unknown ViT size 'giant'; valid: tiny, small, base, large, huge"):
+        vit("giant", 14)
     with torch.device("meta"):
         assert count(ViT("base", patch_size=16)) == 86567656
         assert ViT("base", patch_size=16, img_size=384).backbone.embed.pos_embed.shape[1] == 577

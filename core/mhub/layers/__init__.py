@@ -7,7 +7,7 @@ from .classifier import create_classifier
 from .conv_norm import basic_conv_bn, conv_norm, make_act, make_norm
 from .divisible import make_divisible
 from .drop import DropBlock, StochasticDepth, stochastic_depth
-from .init import he_init
+from .init import he_init, trunc_normal_init
 from .layer_norm import LayerNorm2d
 from .layer_scale import LayerScale
 from .mbconv import InvertedResidual, dwsep_conv, fused_mbconv, mbconv
@@ -35,7 +35,7 @@ __all__ = sorted([
     "conv_norm", "create_classifier", "create_conv2d", "create_pool", "efficient_squeeze_excite", "is_static_same",
     "he_init", "make_act", "make_divisible", "make_norm", "pad_same", "same_padding", "squeeze_excite",
     "stochastic_depth",
-    "symmetric_padding",
+    "symmetric_padding", "trunc_normal_init",
     "Affine", "ImageSizeError", "LayerNorm2d", "LayerScale", "Mlp", "MultiHeadSelfAttention", "PatchEmbed",
     "PositionEmbedding", "SpatialGatingUnit", "TokenPool", "resample_pos_embed",
 ])
