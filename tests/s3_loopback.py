@@ -11,8 +11,7 @@ configuration only (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...: see :meth:
         ...
         assert [r.range for r in server.log("GET", "bucket", "w/model.bin")] == [None, "bytes=1000-"]
 
-``server.requests`` lists ``(method, bucket, key, range)`` in arrival order; ``python s3_loopback.py``
-serves until its standard input closes, printing the endpoint URL first.
+``server.requests`` lists ``(method, bucket, key, range)`` in arrival order.
 """
 
 from __future__ import annotations
@@ -187,16 +186,3 @@ def _misbehave(body, cut: int | None, delay: float):
         close = getattr(body, "close", None)
         if close is not None:
             close()
-
-
-def main() -> None:
-    """``python s3_loopback.py``: serve until standard input closes; print the endpoint URL first."""
-    import sys
-
-    with S3Server() as server:
-        print(server.url, flush=True)
-        sys.stdin.read()
-
-
-if __name__ == "__main__":
-    main()

@@ -157,11 +157,15 @@ def subset(samples: Sequence[Sample], limit: int | None) -> list[Sample]:
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """``(image tensor | None, label, index, error | None)`` per sample, preprocessed by :mod:`mhub.imaging`."""
+    """``(image tensor | None, label, index, error | None)`` per sample, preprocessed by :mod:`mhub.imaging`.
+
+    ``preprocess`` is resolved here, once (:func:`mhub.imaging.resolve`; pass a resolved table to keep a
+    test-time size): a bad table is one :class:`~mhub.MhubError` now rather than every image skipped later.
+    """
 
     def __init__(self, samples: Sequence[Sample], preprocess: Mapping[str, Any] | None = None):
         self.samples = list(samples)
-        self.preprocess = dict(preprocess or {})
+        self.preprocess = imaging.resolve(preprocess)  # a resolved table resolves to itself
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -383,6 +387,8 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, progress:
 
     Raises:
         MhubError: unknown name, no weights, a file that is missing, not safetensors or does not fit.
+        ConversionError: the file is a torch checkpoint (``mhub convert`` it first), neither format (told by
+            its first bytes, never its name), malformed, or its tensors do not fit the model.
     """
     from ._registry import get_registry
 
@@ -397,6 +403,7 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, progress:
         return Loaded(create(spec.name, pretrained=True).eval(), dict(spec.preprocess), spec.name,
                       published=dict(spec.metrics), num_classes=spec.num_classes)
 
+    from .hub.convert import checkpoint_format
     from .hub.integrity import sha256_file
     from .hub.loading import load_file_into
 
@@ -410,15 +417,10 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, progress:
     path = Path(weights)
     if not path.is_file():
         raise MhubError(f"weights file '{path}' does not exist")
-    if path.suffix.lower() != ".safetensors":
-        raise ConversionError(f"weights '{path}' must be a .safetensors file in mhub's layout; run 'mhub convert' "
-                              "first")
-    try:
-        model = load_file_into(arch, path, **(known.model_args if known else {}))
-    except MhubError:
-        raise
-    except Exception as error:  # noqa: BLE001 -- safetensors' own errors (a truncated or foreign file)
-        raise ConversionError(f"cannot load '{path}': {type(error).__name__}: {error}") from error
+    if checkpoint_format(path) != "safetensors":  # by its first bytes, whatever the file is called
+        raise ConversionError(f"weights '{path}' is a torch checkpoint, not safetensors in mhub's layout; run "
+                              "'mhub convert' first")
+    model = load_file_into(arch, path, **(known.model_args if known else {}))  # ConversionError when unreadable
     digest, _ = sha256_file(path)
     head = model.state_dict().get(f"{arch.classifier}.weight") if arch.classifier else None
     return Loaded(model.eval(), dict(known.preprocess) if known else {}, str(path), digest,
@@ -463,8 +465,9 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
         An :class:`EvalResult`; every rank gets the all-reduced figures.
 
     Raises:
-        MhubError: bad data (see :func:`find_samples`), no readable image at all, or a model that cannot be
-            loaded.
+        MhubError: bad data (see :func:`find_samples`), an invalid preprocessing table (the weight set's with
+            ``preprocess`` on top; see :func:`mhub.imaging.resolve`), no readable image at all, or a model that
+            cannot be loaded.
     """
     device = resolve_device(device)
     if not Path(data).exists():  # before the (slower) model load; the layout is checked once classes are known
@@ -473,9 +476,8 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
     try:
         progress = progress and world.rank == 0
         loaded = load_model(name, weights, progress=progress)
-        table = imaging.override(loaded.preprocess, preprocess)
-        if test_size:
-            table = imaging.resolve(table, test=True)
+        # once, before any image is read: a bad value is one error, not every image skipped
+        table = imaging.resolve(imaging.override(loaded.preprocess, preprocess), test=test_size)
         model = loaded.model.to(device)
         classes = loaded.num_classes or output_classes(model, table, device)
         samples = subset(find_samples(data, classes), limit)
@@ -499,7 +501,7 @@ def evaluate(name: str, data: str | os.PathLike, *, weights: str | os.PathLike |
         top1=100.0 * tally.correct1 / tally.n, top5=100.0 * tally.correct5 / tally.n, n=tally.n,
         images_per_second=tally.n / tally.seconds if tally.seconds > 0 else math.inf, skipped=tally.skipped,
         seconds=tally.seconds, model=loaded.weights if weights is None else name, weights=loaded.weights,
-        weights_sha256=loaded.sha256, data=str(data), preprocess=imaging.resolve(table), device=device,
+        weights_sha256=loaded.sha256, data=str(data), preprocess=table, device=device,
         world_size=world.size, batch_size=batch_size, topk=min(TOPK, classes), published=loaded.published,
         rank=world.rank)
 

@@ -159,7 +159,8 @@ def unet(backbone: str | nn.Module, *, num_classes: int = 1, in_chans: int = 3,
         backbone: a registered architecture (``"resnet34"``) or weight set (``"resnet34.tv_in1k"``: its weights
             are loaded), or a built mhub model that declares feature points.
         num_classes: channels of the output mask (0: the decoder's last map comes out).
-        in_chans: input channels (the backbone's first convolution is adapted when its weights are loaded).
+        in_chans: input channels (the backbone's first convolution is adapted when its weights are loaded);
+            only for a backbone given by name, as are ``encoder_pretrained`` and ``encoder_kwargs``.
         decoder_channels: output channels of the decoder blocks, coarsest first; their count (1 to 5) is the
             depth: the encoder runs down to stride ``2**depth``.
         decoder_norm: BatchNorm after each decoder convolution (smp's ``decoder_use_norm``).
@@ -171,7 +172,8 @@ def unet(backbone: str | nn.Module, *, num_classes: int = 1, in_chans: int = 3,
         A :class:`mhub.BackboneClassifier` (layout in the module docstring).
 
     Raises:
-        UNetConfigError: a bad depth or interpolation mode.
+        UNetConfigError: a bad depth or interpolation mode; ``in_chans``, ``encoder_pretrained`` or
+            ``encoder_kwargs`` given with a built backbone (which is used as it is).
         FeatureError: a backbone without feature levels at the strides the depth needs.
     """
     depth = len(decoder_channels)
@@ -185,6 +187,13 @@ def unet(backbone: str | nn.Module, *, num_classes: int = 1, in_chans: int = 3,
         pretrained = encoder_pretrained or "." in backbone
         backbone = mhub.create(backbone, pretrained=pretrained, in_chans=in_chans, **(encoder_kwargs or {}))
     else:
+        ignored = [f"{name}={value!r}" for name, value, default in (
+            ("in_chans", in_chans, 3), ("encoder_pretrained", encoder_pretrained, False),
+            ("encoder_kwargs", encoder_kwargs or None, None)) if value != default]
+        if ignored:
+            options = "that option" if len(ignored) == 1 else "those options"
+            raise UNetConfigError(f"{', '.join(ignored)} cannot apply to a built backbone ({type(backbone).__name__}), "
+                                  f"which is used as it is: build it with {options}, or give the backbone by name")
         label, replace = type(backbone).__name__, {}
     levels = encoder_levels(backbone, depth, replace, label)
     encoder = FeatureNet(backbone, points=levels)

@@ -271,14 +271,51 @@ def test_headless_weights_have_nothing_to_evaluate(tmp_path, isolated_home):
     assert not (isolated_home / "blobs").exists()
 
 
-def test_weights_must_be_an_existing_safetensors_file(tmp_path):
+def test_weights_must_be_an_existing_safetensors_file_told_by_its_bytes(tmp_path, weights):
+    """--weights is judged by the file's first bytes, as everywhere in the hub, never by its name."""
     photo_folder(tmp_path / "val", names=("coffee",))
-    for weights, words in ((tmp_path / "none.safetensors", "does not exist"), (tmp_path / "x.pth", "run 'mhub "
-                                                                                                  "convert' first")):
-        if weights.suffix == ".pth":
-            weights.write_bytes(b"")
-        status, output = mhub_eval(NAME, str(tmp_path / "val"), "--weights", str(weights))
+    torch.save({"w": torch.zeros(2)}, tmp_path / "pickle.safetensors")  # a torch checkpoint, whatever its name
+    (tmp_path / "empty.pth").write_bytes(b"")
+    data = weights.read_bytes()
+    header = 8 + int.from_bytes(data[:8], "little")
+    (tmp_path / "cut.safetensors").write_bytes(data[:header + 64])  # a whole header, most tensors cut off
+    for path, words in ((tmp_path / "none.safetensors", "does not exist"),
+                        (tmp_path / "pickle.safetensors", "is a torch checkpoint, not safetensors in mhub's layout; "
+                                                          "run 'mhub convert' first"),
+                        (tmp_path / "empty.pth", "neither a safetensors file nor a torch checkpoint"),
+                        (tmp_path / "cut.safetensors", "not a readable safetensors file")):
+        status, output = mhub_eval(NAME, str(tmp_path / "val"), "--weights", str(path))
         assert status == 1 and output.count("\n") == 1 and words in output, output
+    renamed = tmp_path / "lite0.bin"  # safetensors under any name is accepted
+    renamed.write_bytes(data)
+    status, output = mhub_eval(NAME, str(tmp_path / "val"), "--weights", str(renamed), *SMALL, "--workers", "0",
+                               "--json")
+    assert status == 0 and json_of(output)["n"] == 2, output
+
+
+def test_a_bad_preprocess_value_is_one_error_before_any_image_is_read(tmp_path, weights, monkeypatch):
+    """A bad --preprocess value used to surface as every image skipped with a warning; the recipe is now
+    resolved once, up front, and the dataset gets the resolved table (not recomputed per image)."""
+    photo_folder(tmp_path / "val", names=("coffee",))
+    status, output = mhub_eval(NAME, str(tmp_path / "val"), "--weights", str(weights), *SMALL,
+                               "--preprocess", "interpolation=foo", "--workers", "0")
+    assert status == 1 and output.count("\n") == 1, output
+    assert output.startswith("Error: unknown interpolation 'foo'; expected one of"), output
+    with pytest.raises(mhub.MhubError, match="0 < crop <= resize"):
+        mhub.evaluate(NAME, tmp_path / "val", weights=weights, preprocess={"resize": 32, "crop": 64}, workers=0)
+
+    tables = []
+    real = evaluation.ImageDataset.__init__
+
+    def recording(self, samples, preprocess=None):
+        tables.append(preprocess)
+        real(self, samples, preprocess)
+
+    monkeypatch.setattr(evaluation.ImageDataset, "__init__", recording)
+    result = mhub.evaluate(NAME, tmp_path / "val", weights=weights, workers=0,
+                           preprocess={"resize": 72, "crop": 64, "interpolation": "bilinear"})
+    assert tables == [imaging.resolve(tables[0])] == [result.preprocess]  # already resolved when handed over
+    assert result.preprocess["interpolation"] == "bilinear" and result.n == 2 and result.skipped == 0
 
 
 # -- distributed ---------------------------------------------------------------------------------------------------

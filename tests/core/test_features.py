@@ -184,6 +184,7 @@ class Tripwire(nn.Module):
 
 def test_points_inside_a_custom_forward_are_hooked_and_the_run_stops_at_the_last():
     body = Tokens()
+    body.blocks[1] = Tripwire()  # runs inside the hooked forward unless the hook on blocks.0 ends the pass
     model = mhub.BackboneClassifier(nn.Sequential(OrderedDict(body=body, after=Tripwire())), Tripwire(),
                                     feature_info=[
                                         {"module": "backbone.body.proj", "num_chs": 6, "reduction": 4},

@@ -171,6 +171,29 @@ def test_full_hashes_can_be_required(server, tmp_path, monkeypatch, isolated_hom
     assert server.count("/p.pth") == 1
 
 
+def test_mirror_refuses_prefix_only_entries_when_full_hashes_are_required(server, tmp_path, monkeypatch,
+                                                                          isolated_home):
+    """`mhub mirror` used to fetch and publish a prefix-only entry despite MHUB_REQUIRE_FULL_HASH=1 (only `pull`
+    checked it): it refuses it too, cached or not, before anything is fetched or written."""
+    write_registry(tmp_path / "registry", monkeypatch,
+                   entry("prefixed", [server.add("/p.pth", PREFIXED)], PREFIXED, full=False),
+                   entry("full", [server.add("/full.bin", FULL)], FULL))
+    monkeypatch.setenv("MHUB_REQUIRE_FULL_HASH", "1")
+    mirror = tmp_path / "mirror"
+    result = CliRunner().invoke(cli, ["mirror", str(mirror), "tinynet.full", "tinynet.prefixed"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "tinynet.prefixed: MHUB_REQUIRE_FULL_HASH=1 refuses it" in result.output
+    assert server.count("/p.pth") == 0 and not mirror.exists()
+
+    monkeypatch.delenv("MHUB_REQUIRE_FULL_HASH")
+    with pytest.warns(UserWarning, match="only the first 8 hex digits"):
+        mhub.pull("tinynet.prefixed")  # cached now: the cache does not lift the requirement either
+    monkeypatch.setenv("MHUB_REQUIRE_FULL_HASH", "1")
+    result = CliRunner().invoke(cli, ["mirror", str(mirror), "tinynet.prefixed"])
+    assert result.exit_code == 1 and "MHUB_REQUIRE_FULL_HASH=1 refuses it" in result.output, result.output
+    assert server.count("/p.pth") == 1 and not mirror.exists()
+
+
 def test_a_shared_folder_works_as_a_file_endpoint(server, tmp_path, monkeypatch, isolated_home):
     write_registry(tmp_path / "registry", monkeypatch, entry("full", [server.add("/full.bin", FULL)], FULL))
     CliRunner().invoke(cli, ["mirror", str(tmp_path / "shared"), "tinynet.full"])

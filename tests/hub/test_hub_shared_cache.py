@@ -193,12 +193,13 @@ def test_a_blob_changed_after_verification_is_hashed_again_and_never_loaded(serv
         handle.seek(len(data) - 1)
         handle.write(bytes([byte ^ 0x20]))
     os.utime(blob, ns=(before.st_atime_ns, before.st_mtime_ns))  # hiding the change from mtime is not enough
-    with pytest.warns(UserWarning, match=f"cached blob {blob} changed after it was verified"):
+    with pytest.warns(UserWarning, match=f"cached blob {blob} changed after it was verified") as caught:
         model = mhub.create("tinynet.w", pretrained=True).eval()
+    assert sum("changed after it was verified" in str(w.message) for w in caught) == 1  # said once per pull
     with torch.no_grad():
         assert torch.equal(model(x), expected)  # the good bytes, fetched again
     assert server.count("/w") == 2 and blob.read_bytes() == data
-    assert hashed == [blob, blob]  # once outside the lock, once under it; then the fresh download is stamped
+    assert hashed == [blob]  # once, under the lock (outside it only the stamp counts); the download is stamped
     hashed.clear()
     mhub.pull("tinynet.w")
     assert hashed == []
@@ -227,6 +228,23 @@ def test_a_cache_without_a_stamp_folder_keeps_its_fast_path(pulled_a, isolated_h
     mhub.pull("tinynet.a")
     assert len(hashed) == 1  # hashed once, as nothing vouched for it yet; then stamped in the user's folder
     assert [p.name for p in (tmp_path / "state").rglob(sha256(A))] == [sha256(A)]
+
+
+def test_a_cache_that_cannot_be_locked_still_serves_what_it_holds(pulled_a, isolated_home, monkeypatch):
+    """Unstamped blobs are hashed under their lock; where no lock can be taken (a cache this user cannot
+    write) the blob is hashed without it, and a file the cache lacks is one clear error, not a traceback."""
+    hashed = count_hashing(monkeypatch)
+    shutil.rmtree(isolated_home / "verified")  # no stamp vouches for the blob any more
+
+    def refused(self, key, waiting=None):
+        raise PermissionError(13, "Permission denied", str(self.root / "locks" / f"{key}.lock"))
+
+    monkeypatch.setattr(Cache, "locked", refused)
+    assert mhub.pull("tinynet.a").read_bytes() == A
+    assert len(hashed) == 1
+    with pytest.raises(mhub.MhubError, match=r"cannot lock tinynet\.b in the cache .* to fetch it \(Permission "
+                                             r"denied\); set MHUB_HOME to a cache you can write"):
+        mhub.pull("tinynet.b")
 
 
 # -- prune racing pulls ----------------------------------------------------------------------------------

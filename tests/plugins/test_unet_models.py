@@ -93,3 +93,21 @@ class OnlyStride16(nn.Module):
 def test_bad_configurations_are_one_line_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"in_chans": 1}, "in_chans=1"),
+    ({"encoder_pretrained": True}, "encoder_pretrained=True"),
+    ({"encoder_kwargs": {"drop_path_rate": 0.1}}, "encoder_kwargs={'drop_path_rate': 0.1}"),
+    ({"in_chans": 4, "encoder_pretrained": True}, "in_chans=4, encoder_pretrained=True"),
+])
+def test_backbone_options_with_a_built_backbone_are_refused_not_ignored(options, named):
+    """They used to be dropped silently: a 1-channel UNet that still wanted 3 channels, say."""
+    backbone = mhub.create("resnet18")
+    with pytest.raises(UNetConfigError) as caught:
+        UNet(backbone=backbone, **options)
+    message = str(caught.value)
+    assert message.startswith(f"{named} cannot apply to a built backbone (BackboneClassifier)") and "\n" not in message
+    model = UNet(backbone=backbone, in_chans=3, encoder_pretrained=False, encoder_kwargs={})  # the defaults
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)

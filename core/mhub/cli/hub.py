@@ -22,9 +22,10 @@ def pull_command(names: tuple[str, ...], endpoint: str | None, quiet: bool, as_j
 
     \b
     An entry giving only an upstream sha256 prefix is a weak check: pulling it warns
-    once, and MHUB_REQUIRE_FULL_HASH=1 refuses it. Each source gets at most MHUB_RETRIES
-    failed attempts; MHUB_MIN_SPEED (bytes/s over MHUB_TIMEOUT seconds) and MHUB_MAX_SIZE
-    (for entries without a size) end a slow or endless download.
+    once, and MHUB_REQUIRE_FULL_HASH=1 refuses it. Each source gets at most
+    1 + MHUB_RETRIES attempts (the first, then MHUB_RETRIES retries); MHUB_MIN_SPEED
+    (bytes/s over MHUB_TIMEOUT seconds) and MHUB_MAX_SIZE (for entries without a size)
+    end a slow or endless download.
     """
     from ..hub import fetch
 

@@ -7,10 +7,11 @@ returns the path. ``mhub.create(name, pretrained=True)`` loads it (:mod:`mhub.hu
 Every fault ends in one :class:`~mhub.MhubError` (or a warning) within bounded time and memory, with
 nothing unverified cached:
 
-- Effort per source is bounded: ``MHUB_RETRIES`` failed attempts, progress or not, each followed by a
-  backoff; a transfer slower than ``MHUB_MIN_SPEED`` over ``MHUB_TIMEOUT`` seconds fails its attempt;
-  reading stops past the entry's ``size`` (or ``MHUB_MAX_SIZE`` for an entry without one, or an announced
-  ``Content-Length`` over that limit before reading). A mirror's name index is read within 1 MiB and
+- Effort per source is bounded: at most 1 + ``MHUB_RETRIES`` attempts (the first and ``MHUB_RETRIES``
+  retries), progress or not, each failure but the last followed by a backoff; a transfer slower than
+  ``MHUB_MIN_SPEED`` over ``MHUB_TIMEOUT`` seconds fails its attempt; reading stops past the entry's
+  ``size`` (or ``MHUB_MAX_SIZE`` for an entry without one, or an announced ``Content-Length`` over that
+  limit before reading). A mirror's name index is read within 1 MiB and
   ``MHUB_TIMEOUT``.
 - An entry with only an upstream ``sha256_prefix`` is a weak (32-bit for 8 hex digits) check: pulling it
   warns once, ``MHUB_REQUIRE_FULL_HASH=1`` refuses it, and neither a mirror's name index nor the cache

@@ -245,10 +245,13 @@ class Cache:
         return stat.S_ISREG(info.st_mode) and (size is None or info.st_size == size)
 
     # -- verification stamps -------------------------------------------------------------------------
-    def verified_blob(self, digest: str, size: int | None = None) -> bool:
+    def verified_blob(self, digest: str, size: int | None = None, *, rehash: bool = True) -> bool:
         """True when blob ``digest`` may be used: present (of ``size`` bytes), and either its stat equals
         this user's stamp or it hashes to its name now (then stamped). A blob that no longer matches is
         reported with a warning and reads as absent, so the caller fetches (and replaces) it.
+
+        With ``rehash=False`` only the stamp counts: a blob without a matching one reads as absent, unhashed
+        and without a warning (the cheap check before taking a lock, under which the full one runs).
 
         Raises:
             IntegrityError: ``blobs/`` or ``blobs/sha256/`` is a link.
@@ -267,11 +270,15 @@ class Cache:
             stamps = self._stamp_dir()
             if stamps is not None and _read_text(stamps / digest) == _stamp_text(info):
                 return True
+            if not rehash:
+                return False
             actual, _ = sha256_file(path)
             if actual == digest:
                 self.stamp(digest, info)
                 return True
             problem = f"its bytes now hash to {actual}"
+        if not rehash:  # said once, by the full check that follows
+            return False
         warnings.warn(f"cached blob {path} changed after it was verified ({problem}); it is not used and will "
                       "be fetched again", UserWarning, stacklevel=2)
         return False
@@ -376,7 +383,7 @@ class Cache:
                 corrupt.append({"blob": path.name, "actual": actual, "reason": f"content hashes to {actual}",
                                 "names": by_blob.get(path.name, [])})
             if delete:
-                _remove_entry(path)
+                remove_entry(path)
         bad_names = []
         for path in self._name_files():
             try:
@@ -387,7 +394,7 @@ class Cache:
             if not sound:
                 bad_names.append({"path": str(path), "target": _kind(path)})
                 if delete:
-                    _remove_entry(path)
+                    remove_entry(path)
         return {"checked": checked, "bytes": total, "corrupt": corrupt, "missing": missing, "bad_names": bad_names}
 
     def _name_files(self) -> list[Path]:
@@ -415,7 +422,7 @@ class Cache:
         doomed = [r for r in refs if r["name"] == name or r["name"].split(".", 1)[0] == name]
         for ref in doomed:
             self.ref_path(ref["name"]).unlink(missing_ok=True)
-            _remove_entry(self.root / "names" / ref["name"])
+            remove_entry(self.root / "names" / ref["name"])
         kept = {r["sha256"] for r in refs if r not in doomed}
         freed = 0
         for digest in {r["sha256"] for r in doomed} - kept:
@@ -451,7 +458,7 @@ class Cache:
             freed += _tree_size(path)
             removed.append(str(path))
             if not dry_run:
-                _remove_entry(path)
+                remove_entry(path)
 
         needed, stale = self._needed(keep_conversion)
         for path in stale:
@@ -529,10 +536,10 @@ class Cache:
         freed = 0
         for conv in self.conversions(digest):
             freed += _tree_size(self.blob_path(conv["sha256"]))
-            _remove_entry(self.blob_path(conv["sha256"]))
-        _remove_entry(self.root / "converted" / digest)
+            remove_entry(self.blob_path(conv["sha256"]))
+        remove_entry(self.root / "converted" / digest)
         freed += _tree_size(self.blob_path(digest))
-        _remove_entry(self.blob_path(digest))
+        remove_entry(self.blob_path(digest))
         return freed
 
     def _lock_free(self, key: str) -> bool:
@@ -570,7 +577,7 @@ def _kind(path: Path) -> str:
     return "a file" if path.exists() else "missing"
 
 
-def _remove_entry(path: Path) -> None:
+def remove_entry(path: Path) -> None:
     """Remove ``path`` without following it: a link goes, its target stays; a real folder goes whole
     (``shutil.rmtree`` removes links inside it without following them either)."""
     if path.is_dir() and not path.is_symlink():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -121,7 +122,6 @@ def fetch(name: str | WeightSpec, *, endpoint: str | None = None, progress: bool
           convert: bool = True) -> Pulled:
     """Like :func:`pull` but returns the full :class:`Pulled` record; ``convert=False`` skips conversion."""
     spec = resolve_spec(name)
-    require_full_hash(spec)
     if progress is None:
         progress = sys.stderr.isatty()
     cache = Cache.current()
@@ -142,21 +142,47 @@ def needs_conversion(spec: WeightSpec) -> bool:
 
 def ensure_source(cache: Cache, spec: WeightSpec, *, endpoint: str | None = None,
                   progress: bool = False) -> tuple[str, int, str | None]:
-    """Have the source file of ``spec`` as a verified blob with its name; return ``(sha256, size, url)``."""
-    hit = _cached(cache, spec, adopt=False)
+    """Have the source file of ``spec`` as a verified blob with its name; return ``(sha256, size, url)``.
+
+    The path every command takes to a source file (``pull``, ``create(pretrained=True)``, ``mhub mirror``):
+    a prefix-only entry is refused here when ``MHUB_REQUIRE_FULL_HASH`` is on, cached or not. Outside the
+    blob's lock only this user's stamp vouches for a cached blob; a blob without a matching stamp is hashed
+    once, under the lock (or, offline or in a cache this user cannot lock, without it: nothing is fetched).
+
+    Raises:
+        IntegrityError: full hashes are required and the entry has only a prefix; or no source served the
+            right bytes.
+        OfflineError: offline mode is on and the file is not cached.
+        MhubError: the file is not cached and the cache cannot be locked to fetch it (a read-only cache).
+    """
+    require_full_hash(spec)
+    hit = _cached(cache, spec, adopt=False, rehash=False)
     if hit:
         return (*hit, None)
     reason = offline_reason()
     if reason:
+        hit = _cached(cache, spec, adopt=False)  # nothing will be fetched: checked here, without the lock
+        if hit:
+            return (*hit, None)
         wanted = spec.sha256 or f"a digest starting {spec.sha256_prefix}"
         raise OfflineError(f"offline mode ({reason}): {spec.name} is not in the cache {cache.root} "
                            f"(sha256 {wanted}); pull it where the network is reachable, or set MHUB_HOME "
                            "to a cache that has it")
     expected = Expected(spec.sha256, spec.sha256_prefix, spec.size)
     waiting = f"mhub: waiting for another process fetching {spec.name}" if progress else None
-    with cache.locked(expected.key, waiting):
-        hit = _cached(cache, spec, adopt=True)  # another process may have finished while we waited
-        if hit:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(cache.locked(expected.key, waiting))
+        except OSError as error:  # a cache this user cannot write: use what it holds, fetch nothing
+            hit = _cached(cache, spec, adopt=False)
+            if hit:
+                return (*hit, None)
+            if is_no_space(error):
+                raise no_space(cache.root / "locks", error) from error
+            raise MhubError(f"cannot lock {spec.name} in the cache {cache.root} to fetch it "
+                            f"({error.strerror or error}); set MHUB_HOME to a cache you can write") from error
+        hit = _cached(cache, spec, adopt=True)  # hashed here when no stamp vouched for it; or another
+        if hit:                                 # process finished fetching it while we waited
             return (*hit, None)
         fetched = download(cache, candidates(spec, endpoint), key=expected.key, label=spec.name,
                            progress=progress)
@@ -187,18 +213,19 @@ def candidates(spec: WeightSpec, endpoint: str | None = None) -> list[tuple[str,
     return out
 
 
-def _cached(cache: Cache, spec: WeightSpec, *, adopt: bool) -> tuple[str, int] | None:
+def _cached(cache: Cache, spec: WeightSpec, *, adopt: bool, rehash: bool = True) -> tuple[str, int] | None:
     """``(sha256, size)`` of the verified blob the cache holds for ``spec``, its name re-linked when needed.
 
     With ``adopt`` (only under the blob's lock, so that ``prune`` cannot delete it meanwhile), a blob
-    another name fetched is recorded for this one too.
+    another name fetched is recorded for this one too. Without ``rehash`` only this user's stamp can vouch
+    for the blob (no hashing, no warning: the caller checks again under the lock).
     """
     ref = cache.read_ref(spec.name)
     size = ref.get("size") if ref else None
     checked = None
     if ref and _matches(ref["sha256"], spec) and isinstance(size, int) and (spec.size is None or size == spec.size):
         checked = ref["sha256"]
-        if cache.verified_blob(checked, size):
+        if cache.verified_blob(checked, size, rehash=rehash):
             _ensure_name(cache, spec, checked)
             return checked, size
     if adopt and spec.sha256 and spec.sha256 != checked and cache.verified_blob(spec.sha256, spec.size):

@@ -4,16 +4,16 @@ The caller holds the blob's file lock. Bytes go to ``tmp/<key>.part`` (kept acro
 next run resumes with ``Range``), are hashed while they arrive, and are renamed to
 ``blobs/sha256/<hex>`` only after the digest and size check out. Nothing unverified gets a final name.
 
-Every source gets a bounded effort: at most ``MHUB_RETRIES`` failed attempts, whether or not an attempt
-delivered some bytes first, each followed by a backoff; a transfer slower than ``MHUB_MIN_SPEED`` over
-``MHUB_TIMEOUT`` seconds is a failed attempt; reading stops past the entry's ``size`` (or, for an entry
-without one, past ``MHUB_MAX_SIZE``).
+Every source gets a bounded effort: at most 1 + ``MHUB_RETRIES`` attempts (the first, then up to
+``MHUB_RETRIES`` retries), whether or not an attempt delivered some bytes first, each failure but the last
+followed by a backoff; a transfer slower than ``MHUB_MIN_SPEED`` over ``MHUB_TIMEOUT`` seconds is a failed
+attempt; reading stops past the entry's ``size`` (or, for an entry without one, past ``MHUB_MAX_SIZE``).
 
-Environment: ``MHUB_RETRIES`` (default 5 failed attempts per source before giving up), ``MHUB_BACKOFF``
-(first delay in seconds, default 1; doubled per retry, with jitter, at most ``MHUB_MAX_WAIT``, default 60),
-``MHUB_TIMEOUT`` (read timeout, default 30 s; also the window of the speed check), ``MHUB_MIN_SPEED``
-(bytes per second, default 1024; 0 turns the check off), ``MHUB_MAX_SIZE`` (bytes, with an optional
-K/M/G/T suffix, default 16G).
+Environment: ``MHUB_RETRIES`` (retries per source after its first failed attempt, default 5: a source is
+given up after 1 + ``MHUB_RETRIES`` failed attempts), ``MHUB_BACKOFF`` (first delay in seconds, default 1;
+doubled per retry, with jitter, at most ``MHUB_MAX_WAIT``, default 60), ``MHUB_TIMEOUT`` (read timeout,
+default 30 s; also the window of the speed check), ``MHUB_MIN_SPEED`` (bytes per second, default 1024; 0
+turns the check off), ``MHUB_MAX_SIZE`` (bytes, with an optional K/M/G/T suffix, default 16G).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import IntegrityError, MhubError, NetworkError
-from .cache import Cache, is_no_space, no_space
+from .cache import Cache, is_no_space, no_space, remove_entry
 from .integrity import StreamHasher, check_digest, sha256_file
 from .sources import (BODY_LIMIT, SHOW_PROGRESS, ResumeUnsupported, TransientError, close_stream, env_number,
                       fetcher_for, timeouts)
@@ -222,8 +222,8 @@ def _fetch_verified(cache: Cache, url: str, expected: Expected, part: Path, key:
                     bar: _Progress) -> tuple[str, int]:
     """Download ``url`` into ``part`` (resuming what is there), retrying transient errors; verify it.
 
-    At most ``policy.retries`` failed attempts, progress or not, each followed by a backoff. A source that
-    cannot serve a range is asked for the whole file from then on.
+    At most ``1 + policy.retries`` attempts fail, progress or not, each but the last followed by a backoff.
+    A source that cannot serve a range is asked for the whole file from then on.
     """
     fetcher = fetcher_for(url)
     staging = cache.staging_dir(key)
@@ -235,9 +235,10 @@ def _fetch_verified(cache: Cache, url: str, expected: Expected, part: Path, key:
     resumable = True
     fresh_retry_done = False
     while True:
-        offset = _kept_bytes(part) if resumable else _discard(part)
-        if offset > limit:
-            offset = _discard(part)
+        offset = _kept_bytes(part) if resumable else 0
+        if not resumable or offset > limit:
+            remove_entry(part)
+            offset = 0
         bar.restart(offset)
         hasher = StreamHasher()
         try:
@@ -257,7 +258,7 @@ def _fetch_verified(cache: Cache, url: str, expected: Expected, part: Path, key:
             digest, size = hasher.hexdigest(), offset
             if not _verifies(digest, size, expected):  # (a 416 may mean the kept bytes are the whole file)
                 resumable = False
-                _discard(part)
+                remove_entry(part)
                 continue
         except TransientError as error:
             hasher.close()
@@ -268,7 +269,7 @@ def _fetch_verified(cache: Cache, url: str, expected: Expected, part: Path, key:
             continue
         except IntegrityError:
             hasher.close()
-            _discard(part)
+            remove_entry(part)
             raise
         except MhubError:
             hasher.close()
@@ -276,7 +277,7 @@ def _fetch_verified(cache: Cache, url: str, expected: Expected, part: Path, key:
         except OSError as error:
             hasher.close()
             if is_no_space(error):
-                _discard(part)
+                remove_entry(part)
                 shutil.rmtree(staging, ignore_errors=True)
                 raise no_space(part, error, needed=expected.size) from error
             raise
@@ -287,7 +288,7 @@ def _fetch_verified(cache: Cache, url: str, expected: Expected, part: Path, key:
             check_digest(digest, sha256=expected.sha256, prefix=expected.prefix, what=url, size=size,
                          expected_size=expected.size)
         except IntegrityError:
-            _discard(part)
+            remove_entry(part)
             shutil.rmtree(staging, ignore_errors=True)
             if offset and not fresh_retry_done:  # the kept part may have been the bad bytes: start over once
                 fresh_retry_done = True
@@ -351,15 +352,7 @@ def _kept_bytes(part: Path) -> int:
         return 0
     if stat.S_ISREG(info.st_mode):
         return info.st_size
-    return _discard(part)
-
-
-def _discard(path: Path) -> int:
-    """Remove ``path`` without following it (a link is removed, not its target); return 0."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    remove_entry(part)
     return 0
 
 

@@ -68,6 +68,8 @@ def write_mirror(target: str | os.PathLike, names: list[str] | tuple[str, ...] =
 
     Raises:
         MhubError: the target is an HTTP or ``hf://`` URL (not writable); the errors of ``pull``.
+        IntegrityError: a named entry gives only a sha256 prefix and ``MHUB_REQUIRE_FULL_HASH`` is on, as
+            for ``pull``, cached or not (nothing is written).
         NetworkError: the object store's package is missing, or it refused a write or is unreachable.
     """
     from . import objectstore
