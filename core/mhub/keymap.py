@@ -27,6 +27,8 @@ Template = str | Callable[[re.Match], str]
 Rule = tuple[str, Template] | tuple[str, Template, Callable[[Any], Any]]
 Transform = Callable[[Any], Any]
 MAX_LISTED = 8
+PARAM = r"(weight|bias)"  # a layer's parameter names, as one regex group
+NORM_PARAM = r"(weight|bias|running_mean|running_var|num_batches_tracked)"  # a BatchNorm's state, one group
 
 
 def rename_keys(state_dict: Mapping[str, Any], rules: Sequence[Rule], *, layout: str,

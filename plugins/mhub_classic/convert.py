@@ -15,10 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mhub import ConversionError
-from mhub.keymap import map_keys
+from mhub.keymap import NORM_PARAM, map_keys
 
 Renamer = Callable[[str], "str | None"]  # upstream key -> our key, None when it has no place
-_PARAM = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 _ALEXNET_CONVS = {0: "conv1.conv", 3: "conv2.conv", 6: "conv3.conv", 8: "conv4.conv", 10: "conv5.conv"}
 _ALEXNET_LINEARS = {1: "fc1", 4: "fc2", 6: "fc"}
 _VGG_LINEARS = {0: "fc1", 3: "fc2", 6: "fc"}
@@ -76,7 +75,7 @@ def _vgg_features(state_dict: Mapping[str, Any]) -> dict[int, str]:
 
 def _vgg(state_dict: Mapping[str, Any]) -> Renamer:
     features = _vgg_features(state_dict)
-    regex = re.compile(rf"features\.(\d+)\.{_PARAM}")
+    regex = re.compile(rf"features\.(\d+)\.{NORM_PARAM}")
 
     def feature(key: str) -> str | None:
         m = regex.fullmatch(key)
@@ -100,9 +99,9 @@ def _squeezenet(state_dict: Mapping[str, Any]) -> Renamer:
 
 def _densenet(state_dict: Mapping[str, Any]) -> Renamer:
     # Dense layers: torchvision's checkpoints spell "norm.1" where its modules now say "norm1".
-    layer = re.compile(rf"features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.{_PARAM}")
-    transition = re.compile(rf"features\.transition(\d+)\.(norm|conv)\.{_PARAM}")
-    fixed = re.compile(rf"(features\.conv0|features\.norm0|features\.norm5|classifier)\.{_PARAM}")
+    layer = re.compile(rf"features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.{NORM_PARAM}")
+    transition = re.compile(rf"features\.transition(\d+)\.(norm|conv)\.{NORM_PARAM}")
+    fixed = re.compile(rf"(features\.conv0|features\.norm0|features\.norm5|classifier)\.{NORM_PARAM}")
     places = {"features.conv0": "backbone.stem.conv", "features.norm0": "backbone.stem.norm",
               "features.norm5": "backbone.norm", "classifier": "classifier.fc"}
 
@@ -119,7 +118,7 @@ def _densenet(state_dict: Mapping[str, Any]) -> Renamer:
 
 
 def _googlenet(state_dict: Mapping[str, Any]) -> Renamer:
-    unit = re.compile(rf"(conv[123]|inception\w+\.branch[1-4](?:\.[01])?|aux[12]\.conv)\.(conv|bn)\.{_PARAM}")
+    unit = re.compile(rf"(conv[123]|inception\w+\.branch[1-4](?:\.[01])?|aux[12]\.conv)\.(conv|bn)\.{NORM_PARAM}")
     linear = re.compile(r"(fc|aux[12]\.fc[12])\.(weight|bias)")
     aux_linears = {"fc1": "fc1", "fc2": "fc"}
 

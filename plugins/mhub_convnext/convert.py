@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mhub.keymap import rename_keys
-
-_PARAM = r"(weight|bias)"
-_NORM = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
+from mhub.keymap import NORM_PARAM, PARAM, rename_keys
 
 
 def _flat(tensor):
@@ -38,38 +35,38 @@ def _tv_downsample(part: str):
 
 
 CONVNEXT_TORCHVISION_RULES = [
-    (rf"features\.0\.0\.{_PARAM}", r"backbone.stem.conv.\1"),
-    (rf"features\.0\.1\.{_PARAM}", r"backbone.stem.norm.\1"),
-    (rf"features\.([1357])\.(\d+)\.block\.0\.{_PARAM}", _tv_block("conv_dw.")),
-    (rf"features\.([1357])\.(\d+)\.block\.2\.{_PARAM}", _tv_block("norm.")),
-    (rf"features\.([1357])\.(\d+)\.block\.3\.{_PARAM}", _tv_block("mlp.fc1.")),
-    (rf"features\.([1357])\.(\d+)\.block\.5\.{_PARAM}", _tv_block("mlp.fc2.")),
+    (rf"features\.0\.0\.{PARAM}", r"backbone.stem.conv.\1"),
+    (rf"features\.0\.1\.{PARAM}", r"backbone.stem.norm.\1"),
+    (rf"features\.([1357])\.(\d+)\.block\.0\.{PARAM}", _tv_block("conv_dw.")),
+    (rf"features\.([1357])\.(\d+)\.block\.2\.{PARAM}", _tv_block("norm.")),
+    (rf"features\.([1357])\.(\d+)\.block\.3\.{PARAM}", _tv_block("mlp.fc1.")),
+    (rf"features\.([1357])\.(\d+)\.block\.5\.{PARAM}", _tv_block("mlp.fc2.")),
     (r"features\.([1357])\.(\d+)\.layer_scale", _tv_block("ls.gamma"), _flat),
-    (rf"features\.([246])\.0\.{_PARAM}", _tv_downsample("norm")),
-    (rf"features\.([246])\.1\.{_PARAM}", _tv_downsample("conv")),
-    (rf"classifier\.0\.{_PARAM}", r"classifier.norm.\1"),
-    (rf"classifier\.2\.{_PARAM}", r"classifier.fc.\1"),
+    (rf"features\.([246])\.0\.{PARAM}", _tv_downsample("norm")),
+    (rf"features\.([246])\.1\.{PARAM}", _tv_downsample("conv")),
+    (rf"classifier\.0\.{PARAM}", r"classifier.norm.\1"),
+    (rf"classifier\.2\.{PARAM}", r"classifier.fc.\1"),
 ]
 CONVNEXT_TIMM_RULES = [
-    (rf"stem\.0\.{_PARAM}", r"backbone.stem.conv.\1"),
-    (rf"stem\.1\.{_PARAM}", r"backbone.stem.norm.\1"),
-    (rf"stages\.(\d)\.downsample\.0\.{_PARAM}", r"backbone.stages.\1.downsample.norm.\2"),
-    (rf"stages\.(\d)\.downsample\.1\.{_PARAM}", r"backbone.stages.\1.downsample.conv.\2"),
-    (rf"stages\.(\d)\.blocks\.(\d+)\.(conv_dw|norm)\.{_PARAM}", r"backbone.stages.\1.blocks.\2.\3.\4"),
+    (rf"stem\.0\.{PARAM}", r"backbone.stem.conv.\1"),
+    (rf"stem\.1\.{PARAM}", r"backbone.stem.norm.\1"),
+    (rf"stages\.(\d)\.downsample\.0\.{PARAM}", r"backbone.stages.\1.downsample.norm.\2"),
+    (rf"stages\.(\d)\.downsample\.1\.{PARAM}", r"backbone.stages.\1.downsample.conv.\2"),
+    (rf"stages\.(\d)\.blocks\.(\d+)\.(conv_dw|norm)\.{PARAM}", r"backbone.stages.\1.blocks.\2.\3.\4"),
     # 1x1-convolution MLPs (atto ... nano) to linear weights; _flat leaves linear weights and biases as they are
-    (rf"stages\.(\d)\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.{_PARAM}", r"backbone.stages.\1.blocks.\2.mlp.\3.\4", _flat),
+    (rf"stages\.(\d)\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.{PARAM}", r"backbone.stages.\1.blocks.\2.mlp.\3.\4", _flat),
     (r"stages\.(\d)\.blocks\.(\d+)\.gamma", r"backbone.stages.\1.blocks.\2.ls.gamma"),
-    (rf"head\.norm\.{_PARAM}", r"classifier.norm.\1"),
-    (rf"head\.fc\.{_PARAM}", r"classifier.fc.\1"),
+    (rf"head\.norm\.{PARAM}", r"classifier.norm.\1"),
+    (rf"head\.fc\.{PARAM}", r"classifier.fc.\1"),
 ]
 CONVMIXER_TIMM_RULES = [
-    (rf"stem\.0\.{_PARAM}", r"backbone.stem.conv.\1"),
-    (rf"stem\.2\.{_NORM}", r"backbone.stem.norm.\1"),
-    (rf"blocks\.(\d+)\.0\.fn\.0\.{_PARAM}", r"backbone.blocks.\1.dw.conv.\2"),
-    (rf"blocks\.(\d+)\.0\.fn\.2\.{_NORM}", r"backbone.blocks.\1.dw.norm.\2"),
-    (rf"blocks\.(\d+)\.1\.{_PARAM}", r"backbone.blocks.\1.pw.conv.\2"),
-    (rf"blocks\.(\d+)\.3\.{_NORM}", r"backbone.blocks.\1.pw.norm.\2"),
-    (rf"head\.{_PARAM}", r"classifier.fc.\1"),
+    (rf"stem\.0\.{PARAM}", r"backbone.stem.conv.\1"),
+    (rf"stem\.2\.{NORM_PARAM}", r"backbone.stem.norm.\1"),
+    (rf"blocks\.(\d+)\.0\.fn\.0\.{PARAM}", r"backbone.blocks.\1.dw.conv.\2"),
+    (rf"blocks\.(\d+)\.0\.fn\.2\.{NORM_PARAM}", r"backbone.blocks.\1.dw.norm.\2"),
+    (rf"blocks\.(\d+)\.1\.{PARAM}", r"backbone.blocks.\1.pw.conv.\2"),
+    (rf"blocks\.(\d+)\.3\.{NORM_PARAM}", r"backbone.blocks.\1.pw.norm.\2"),
+    (rf"head\.{PARAM}", r"classifier.fc.\1"),
 ]
 
 

@@ -25,12 +25,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mhub import ConversionError
-from mhub.keymap import map_keys
+from mhub.keymap import NORM_PARAM, map_keys
 
 from . import configs
 
-_NORM_PARAMS = "weight|bias|running_mean|running_var|num_batches_tracked"
-_UNIT = re.compile(rf"^(conv\.weight|bn\.(?:{_NORM_PARAMS}))$")
+_UNIT = re.compile(rf"^(conv\.weight|bn\.(?:{NORM_PARAM}))$")
 
 
 def _unit(rest: str) -> str | None:
@@ -215,7 +214,7 @@ def _legacy_xception_map(state_dict: Mapping[str, Any]) -> Callable[[str], str |
         if key in fixed:
             return fixed[key]
         head, rest = _split(key)
-        if head in norms and re.fullmatch(_NORM_PARAMS, rest):
+        if head in norms and re.fullmatch(NORM_PARAM, rest):
             return f"{norms[head]}.{rest}"
         m = re.match(r"^block(\d+)\.(.+)$", key)
         if not m or int(m[1]) not in places:
@@ -223,13 +222,13 @@ def _legacy_xception_map(state_dict: Mapping[str, Any]) -> Callable[[str], str |
         prefix, rest = f"backbone.{places[int(m[1])]}", m[2]
         if rest == "skip.weight":
             return f"{prefix}.shortcut.conv.weight"
-        if n := re.match(rf"^skipbn\.({_NORM_PARAMS})$", rest):
+        if n := re.match(rf"^skipbn\.({NORM_PARAM})$", rest):
             return f"{prefix}.shortcut.norm.{n[1]}"
         order = separables.get(int(m[1]), [])
         if (n := re.match(r"^rep\.(\d+)\.(conv1|pointwise)\.weight$", rest)) and int(n[1]) in order:
             part = "dw" if n[2] == "conv1" else "pw"
             return f"{prefix}.stack.conv{order.index(int(n[1])) + 1}.{part}.conv.weight"
-        if (n := re.match(rf"^rep\.(\d+)\.({_NORM_PARAMS})$", rest)) and int(n[1]) - 1 in order:
+        if (n := re.match(rf"^rep\.(\d+)\.({NORM_PARAM})$", rest)) and int(n[1]) - 1 in order:
             return f"{prefix}.stack.conv{order.index(int(n[1]) - 1) + 1}.pw.norm.{n[2]}"
         return None
 
@@ -258,14 +257,14 @@ def _aligned_xception_map(state_dict: Mapping[str, Any]) -> Callable[[str], str 
             return f"{prefix}.shortcut.conv.weight"
         if rest.startswith("shortcut."):
             return _join(f"{prefix}.shortcut", _unit(rest[len("shortcut."):]))
-        if n := re.match(rf"^norm\.({_NORM_PARAMS})$", rest):
+        if n := re.match(rf"^norm\.({NORM_PARAM})$", rest):
             return f"{prefix}.pre.norm.{n[1]}"
         if not (n := re.match(r"^stack\.(conv\d)\.(.+)$", rest)):
             return None
         conv, part = f"{prefix}.stack.{n[1]}", n[2]
         if part in _ALIGNED_PARTS:
             return f"{conv}.{_ALIGNED_PARTS[part]}"
-        if p := re.match(rf"^(bn_dw|bn_pw|norm)\.({_NORM_PARAMS})$", part):
+        if p := re.match(rf"^(bn_dw|bn_pw|norm)\.({NORM_PARAM})$", part):
             return f"{conv}.{'pw' if p[1] == 'bn_pw' else 'dw'}.norm.{p[2]}"
         return None
 

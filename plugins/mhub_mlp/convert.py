@@ -12,19 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mhub.keymap import rename_keys
+from mhub.keymap import PARAM, rename_keys
 
-_PARAM = r"(weight|bias)"
 _NORM = r"(weight|bias|alpha|beta)"  # LayerNorm or ResMLP's Affine
 TIMM_RULES = [
-    (rf"stem\.proj\.{_PARAM}", r"backbone.stem.proj.\1"),
+    (rf"stem\.proj\.{PARAM}", r"backbone.stem.proj.\1"),
     (rf"blocks\.(\d+)\.(norm1|norm2|norm)\.{_NORM}", r"backbone.blocks.\1.\2.\3"),
-    (rf"blocks\.(\d+)\.(mlp_tokens|mlp_channels)\.(fc1|fc2)\.{_PARAM}", r"backbone.blocks.\1.\2.\3.\4"),
-    (rf"blocks\.(\d+)\.mlp_channels\.gate\.(norm|proj)\.{_PARAM}", r"backbone.blocks.\1.mlp_channels.gate.\2.\3"),
-    (rf"blocks\.(\d+)\.linear_tokens\.{_PARAM}", r"backbone.blocks.\1.linear_tokens.\2"),
+    (rf"blocks\.(\d+)\.(mlp_tokens|mlp_channels)\.(fc1|fc2)\.{PARAM}", r"backbone.blocks.\1.\2.\3.\4"),
+    (rf"blocks\.(\d+)\.mlp_channels\.gate\.(norm|proj)\.{PARAM}", r"backbone.blocks.\1.mlp_channels.gate.\2.\3"),
+    (rf"blocks\.(\d+)\.linear_tokens\.{PARAM}", r"backbone.blocks.\1.linear_tokens.\2"),
     (r"blocks\.(\d+)\.(ls1|ls2)", r"backbone.blocks.\1.\2.gamma"),
     (rf"norm\.{_NORM}", r"backbone.norm.\1"),
-    (rf"head\.{_PARAM}", r"classifier.fc.\1"),
+    (rf"head\.{PARAM}", r"classifier.fc.\1"),
 ]
 
 

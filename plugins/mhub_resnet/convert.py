@@ -11,21 +11,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mhub.keymap import map_keys
+from mhub.keymap import NORM_PARAM, map_keys
 
 _BLOCK = re.compile(r"^layer([1-9])\.(\d+)\.(.+)$")
-_NORM_PARAMS = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 
 
 def _block_key(rest: str, prefix: str, keys: set[str], *, attn: str) -> str | None:
     """Map the part of a block key after ``layerN.M.``; ``None`` when it is not a block parameter."""
     if m := re.match(r"^conv([123])\.weight$", rest):
         return f"{prefix}.conv{m[1]}.conv.weight"
-    if m := re.match(rf"^bn([123])\.{_NORM_PARAMS}$", rest):
+    if m := re.match(rf"^bn([123])\.{NORM_PARAM}$", rest):
         return f"{prefix}.conv{m[1]}.norm.{m[2]}"
     if m := re.match(r"^convs\.(\d+)\.weight$", rest):
         return f"{prefix}.convs.{m[1]}.conv.weight"
-    if m := re.match(rf"^bns\.(\d+)\.{_NORM_PARAMS}$", rest):
+    if m := re.match(rf"^bns\.(\d+)\.{NORM_PARAM}$", rest):
         return f"{prefix}.convs.{m[1]}.norm.{m[2]}"
     if m := re.match(rf"^{attn}\.(fc[12])\.(weight|bias)$", rest):
         return f"{prefix}.attn.{m[1]}.{m[2]}"
@@ -35,7 +34,7 @@ def _block_key(rest: str, prefix: str, keys: set[str], *, attn: str) -> str | No
         index, param = int(m[1]) - (1 if pooled else 0), m[2]
         if index == 0 and param == "weight":
             return f"{prefix}.downsample.conv.weight"
-        if index == 1 and re.fullmatch(_NORM_PARAMS, param):
+        if index == 1 and re.fullmatch(NORM_PARAM, param):
             return f"{prefix}.downsample.norm.{param}"
     return None
 

@@ -11,33 +11,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mhub.keymap import rename_keys
+from mhub.keymap import PARAM, rename_keys
 
-_PARAM = r"(weight|bias)"
 _TV_BLOCK = r"encoder\.layers\.encoder_layer_(\d+)\."
 TORCHVISION_RULES = [
     (r"class_token", "backbone.embed.cls_token"),
     (r"encoder\.pos_embedding", "backbone.embed.pos_embed"),
-    (rf"conv_proj\.{_PARAM}", r"backbone.patch_embed.proj.\1"),
-    (rf"{_TV_BLOCK}ln_1\.{_PARAM}", r"backbone.blocks.\1.norm1.\2"),
-    (rf"{_TV_BLOCK}self_attention\.in_proj_{_PARAM}", r"backbone.blocks.\1.attn.qkv.\2"),
-    (rf"{_TV_BLOCK}self_attention\.out_proj\.{_PARAM}", r"backbone.blocks.\1.attn.proj.\2"),
-    (rf"{_TV_BLOCK}ln_2\.{_PARAM}", r"backbone.blocks.\1.norm2.\2"),
+    (rf"conv_proj\.{PARAM}", r"backbone.patch_embed.proj.\1"),
+    (rf"{_TV_BLOCK}ln_1\.{PARAM}", r"backbone.blocks.\1.norm1.\2"),
+    (rf"{_TV_BLOCK}self_attention\.in_proj_{PARAM}", r"backbone.blocks.\1.attn.qkv.\2"),
+    (rf"{_TV_BLOCK}self_attention\.out_proj\.{PARAM}", r"backbone.blocks.\1.attn.proj.\2"),
+    (rf"{_TV_BLOCK}ln_2\.{PARAM}", r"backbone.blocks.\1.norm2.\2"),
     # MLP children are 0 (fc1) and 3 (fc2); torchvision's files from before v0.13 say linear_1 / linear_2
-    (rf"{_TV_BLOCK}mlp\.(?:0|linear_1)\.{_PARAM}", r"backbone.blocks.\1.mlp.fc1.\2"),
-    (rf"{_TV_BLOCK}mlp\.(?:3|linear_2)\.{_PARAM}", r"backbone.blocks.\1.mlp.fc2.\2"),
-    (rf"encoder\.ln\.{_PARAM}", r"backbone.norm.\1"),
-    (rf"heads\.head\.{_PARAM}", r"classifier.fc.\1"),
+    (rf"{_TV_BLOCK}mlp\.(?:0|linear_1)\.{PARAM}", r"backbone.blocks.\1.mlp.fc1.\2"),
+    (rf"{_TV_BLOCK}mlp\.(?:3|linear_2)\.{PARAM}", r"backbone.blocks.\1.mlp.fc2.\2"),
+    (rf"encoder\.ln\.{PARAM}", r"backbone.norm.\1"),
+    (rf"heads\.head\.{PARAM}", r"classifier.fc.\1"),
 ]
 TIMM_RULES = [
     (r"cls_token", "backbone.embed.cls_token"),
     (r"pos_embed", "backbone.embed.pos_embed"),
-    (rf"patch_embed\.proj\.{_PARAM}", r"backbone.patch_embed.proj.\1"),
-    (rf"blocks\.(\d+)\.(norm1|attn\.qkv|attn\.proj|norm2|mlp\.fc1|mlp\.fc2)\.{_PARAM}",
+    (rf"patch_embed\.proj\.{PARAM}", r"backbone.patch_embed.proj.\1"),
+    (rf"blocks\.(\d+)\.(norm1|attn\.qkv|attn\.proj|norm2|mlp\.fc1|mlp\.fc2)\.{PARAM}",
      r"backbone.blocks.\1.\2.\3"),
     (r"blocks\.(\d+)\.(ls1|ls2)\.gamma", r"backbone.blocks.\1.\2.gamma"),
-    (rf"norm\.{_PARAM}", r"backbone.norm.\1"),
-    (rf"head\.{_PARAM}", r"classifier.fc.\1"),
+    (rf"norm\.{PARAM}", r"backbone.norm.\1"),
+    (rf"head\.{PARAM}", r"classifier.fc.\1"),
 ]
 
 
