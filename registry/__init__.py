@@ -11,8 +11,10 @@ def manifest(family: str) -> Path:
 
 
 def register_manifests(register, *families: str) -> None:
-    """Hand the manifests of ``families`` that exist to a ``register_weights`` hook's ``register``."""
+    """Hand the manifests of ``families`` to a ``register_weights`` hook's ``register``.
+
+    Every family named has a manifest, so none is skipped quietly: a missing file (a broken installation)
+    is an error of the plugin, which mhub reports with the path in one warning line and ``mhub plugins``.
+    """
     for family in families:
-        path = manifest(family)
-        if path.exists():
-            register(path)
+        register(manifest(family))

@@ -52,7 +52,7 @@ def create(name: str, pretrained: bool = False, num_classes: int | None = None, 
             fails; see ``mhub.inference.compile_model``).
         **kwargs: passed to the family builder (e.g. ``drop_path_rate``). A weight set's ``model_args``
             (architecture arguments its weights need, such as a ViT's ``img_size``) are passed too when it is
-            loaded or named by its tag; ``kwargs`` override them.
+            loaded or named (``arch.tag``, or an alias; see ``Registry.named_weights``); ``kwargs`` override them.
 
     Returns:
         A plain ``torch.nn.Module``; with ``features_only`` a :class:`mhub.FeatureNet`; with ``compile``
@@ -92,8 +92,9 @@ def create(name: str, pretrained: bool = False, num_classes: int | None = None, 
         return load_pretrained(arch, weights, num_classes=num_classes, in_chans=in_chans, **kwargs)
     if num_classes is None:
         num_classes = weights.num_classes if weights is not None else arch.defaults.get("num_classes", 1000)
-    if weights is not None and registry.canonical(name) == weights.name:  # the weight set was named
-        kwargs = {**weights.model_args, **kwargs}
+    named = registry.named_weights(name)  # arch.tag or an alias: its model_args apply; bare arch: they do not
+    if named is not None:
+        kwargs = {**named.model_args, **kwargs}
     return build(arch, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 

@@ -12,9 +12,9 @@ does not re-point the default of an architecture that has plugin-registered weig
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +77,9 @@ class Registry:
         """Split ``arch[.tag]`` into its architecture and weight set (the default when no tag is given).
 
         An alias resolves like the architecture it names; a bare alias that carries a tag selects that tag,
-        and so does the alias with upstream's spelling of that tag (our tag plus a suffix such as ``_384``).
+        and so does the alias with upstream's spelling of that tag: ours less its image-size suffix
+        (``vit_large_patch32_384.orig_in21k_ft_in1k`` is ``vit_l_32.orig_in21k_ft_in1k_384``). Any other
+        part of the alias's tag is no tag (``vit_large_patch32_384.orig`` is an unknown weight set).
 
         Raises:
             UnknownModelError: no such architecture or tag; the message suggests close matches.
@@ -87,7 +89,8 @@ class Registry:
         alias_tag = self.aliases[head][1] if head in self.aliases else None
         if not tag:
             tag = alias_tag or ""
-        elif alias_tag and alias_tag.startswith(tag + "_") and f"{arch.name}.{tag}" not in self.weights:
+        elif (alias_tag and alias_tag.startswith(tag) and re.fullmatch(r"_\d+", alias_tag[len(tag):])
+              and f"{arch.name}.{tag}" not in self.weights):
             tag = alias_tag  # the alias's weight set under upstream's tag (ours adds a size suffix: _384)
         if not tag:
             return arch, self.default_weights(arch.name)
@@ -101,6 +104,26 @@ class Registry:
             raise UnknownModelError(unknown_name_message("weight set", full, tags))
         return arch, self.weights[full]
 
+    def named_weights(self, name: str) -> WeightSpec | None:
+        """The weight set ``name`` itself names, or None when it names none.
+
+        ``arch.tag`` names its weight set, and so does an alias, bare or with a tag (upstream's names stand
+        for weights: the alias's tag, else the default). A bare architecture name names none (its default
+        weights are implied, not asked for), nor does a tag no manifest registers (a contributor's own).
+        This is the one rule for "was a weight set named?": :meth:`canonical`, :meth:`arch_for`,
+        ``mhub.create`` (whose ``model_args`` apply then) and the tools follow it.
+
+        Raises:
+            UnknownModelError: no such architecture or alias.
+        """
+        self.arch(name)
+        if "." not in name and name not in self.aliases:
+            return None
+        try:
+            return self.resolve(name)[1]
+        except (UnknownModelError, NoWeightsError):
+            return None
+
     def arch_for(self, name: str, **model_args: Any) -> ArchSpec:
         """The architecture as the weight set ``name`` needs it: its ``model_args`` merged into the defaults.
 
@@ -110,17 +133,15 @@ class Registry:
         built at 384 px.
         """
         arch = self.arch(name)
-        try:
-            spec = self.resolve(name)[1] if "." in name or name in self.aliases else None
-        except (UnknownModelError, NoWeightsError):
-            spec = None
+        spec = self.named_weights(name)
         merged = {**(spec.model_args if spec is not None else {}), **model_args}
         return dataclasses.replace(arch, defaults={**arch.defaults, **merged}) if merged else arch
 
     def canonical(self, name: str) -> str:
         """``arch`` or ``arch.tag`` with an alias replaced by the architecture (and tag) it stands for."""
-        arch, spec = self.resolve(name)
-        return spec.name if spec is not None and ("." in name or name in self.aliases) else arch.name
+        arch, _ = self.resolve(name)  # an unknown tag is an error here
+        spec = self.named_weights(name)
+        return spec.name if spec is not None else arch.name
 
     def weights_for(self, name: str) -> WeightSpec:
         """The weight set ``arch[.tag]`` names; an error when the architecture has none."""
@@ -299,6 +320,8 @@ def _report(plugin: str, problem: str) -> None:
 
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
+    import difflib  # on this error path only: mhub list starts faster without it
+
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} '{name}'{hint}"

@@ -17,12 +17,10 @@ Warnings are ``PluginWarning`` instances located at the plugin's own source line
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import re
 import sys
-import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -131,19 +129,26 @@ class Selection:
         return self.include is None or self.matches(self.include, distribution, entry_point)
 
 
-def _check_selection(selection: Selection, eps: list[EntryPoint]) -> None:
+def _check_selection(selection: Selection, entries: list[tuple[EntryPoint, str, str]]) -> None:
     """Warn about ``MHUB_LOAD_PLUGINS`` names that match no installed plugin."""
-    known = {canonical_name(ep.name) for ep in eps} | {canonical_name(_dist(ep)[0]) for ep in eps if ep.dist}
+    known = {canonical_name(n) for ep, dist, _ in entries for n in (ep.name, dist) if n}
     unknown = sorted(n for n in (selection.include or set()) | selection.exclude if n not in known)
     if unknown:
-        installed = ", ".join(sorted({f"{_dist(ep)[0] or '?'}:{ep.name}" for ep in eps})) or "none"
+        installed = ", ".join(sorted({f"{dist or '?'}:{ep.name}" for ep, dist, _ in entries})) or "none"
         warn(f"{ENV_VAR}: {', '.join(repr(n) for n in unknown)} "
              f"match{'es' if len(unknown) == 1 else ''} no installed plugin (installed distribution:entry point: "
              f"{installed})")
 
 
 def _dist(ep: EntryPoint) -> tuple[str, str]:
-    return (ep.dist.name, ep.dist.version) if ep.dist else ("", "")
+    """The name and version of the distribution declaring ``ep``; ("", "") when unknown.
+
+    Each ``Distribution.metadata`` access reads and parses METADATA again: read it once.
+    """
+    if ep.dist is None:
+        return "", ""
+    metadata = ep.dist.metadata
+    return metadata["Name"] or "", metadata["Version"] or ""
 
 
 # -- loading -------------------------------------------------------------------------------------------
@@ -158,12 +163,13 @@ def load_plugins() -> pluggy.PluginManager:
         return pm
     _state = "loading"
     try:
-        eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (_dist(ep)[0] != "mhub", ep.name))
+        # mhub's own plugins first, each entry point's distribution read once
+        entries = sorted(((ep, *_dist(ep)) for ep in entry_points(group=ENTRY_POINT_GROUP)),
+                         key=lambda entry: (entry[1] != "mhub", entry[0].name))
         selection = Selection.from_env()
         if selection is not None:
-            _check_selection(selection, eps)
-        for ep in eps:
-            distribution, version = _dist(ep)
+            _check_selection(selection, entries)
+        for ep, distribution, version in entries:
             if selection is not None and not selection.admits(distribution, ep.name):
                 _infos.setdefault(ep.name, PluginInfo(ep.name, distribution, version, ep.value, disabled=True))
                 continue
@@ -197,7 +203,6 @@ def _load_entry_point(ep: EntryPoint, distribution: str, version: str) -> None:
         skip_plugin(ep.name, f"{ep.value} is None")
         return
     register_plugin(module, ep.name, distribution=distribution, version=version)
-    _infos[ep.name].module = ep.value
 
 
 def register_plugin(plugin: object, name: str, *, distribution: str = "", version: str = "") -> bool:
@@ -256,7 +261,7 @@ def skip_plugin(name: str, reason: str, *, location: tuple[str, int, str] | None
     plugin = pm.get_plugin(name)
     if plugin is not None:
         pm.unregister(name=name)
-    info.skipped, info.hooks = reason, []
+    info.skipped, info.hooks, info.commands = reason, [], []  # its CLI commands go too (mhub.cli drops them)
     who = f" ({info.distribution})" if info.distribution else ""
     warn(f"plugin '{name}'{who} skipped: {reason}", plugin=name, location=location)
     _invalidate()
@@ -301,7 +306,7 @@ def plugin_info(name: str) -> PluginInfo | None:
 
 # -- calling hooks -------------------------------------------------------------------------------------
 def call_each(hook_name: str, argument: Callable[[str], object],
-              commit: Callable[[str, object], None] | None = None) -> list[str]:
+              commit: Callable[[str, object], None] | None = None) -> None:
     """Call one hook on every plugin separately; a plugin whose hook raises is skipped.
 
     Args:
@@ -310,12 +315,8 @@ def call_each(hook_name: str, argument: Callable[[str], object],
             ``register`` callback that knows which plugin is registering).
         commit: called as ``commit(plugin_name, value)`` after the plugin's hook returned normally, to apply
             what it staged in ``value``.
-
-    Returns:
-        Names of the plugins skipped during this call.
     """
     load_plugins()
-    skipped = []
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         value = argument(impl.plugin_name)
         try:
@@ -325,11 +326,9 @@ def call_each(hook_name: str, argument: Callable[[str], object],
         except BaseException as error:  # isolate plugin faults, SystemExit included
             skip_plugin(impl.plugin_name, f"{hook_name} raised {describe(error)}",
                         location=_raise_location(error, impl.function))
-            skipped.append(impl.plugin_name)
             continue
         if commit is not None:
             commit(impl.plugin_name, value)
-    return skipped
 
 
 def build_registry(build: Callable[[], Any]) -> Any:
@@ -406,12 +405,14 @@ def _hook_problems(plugin: object) -> list[str]:
             continue  # imported helpers are not meant as hooks
         if attr in HOOKS:
             problems.append(f"{attr} is not marked with @mhub.hookimpl; it is never called")
-        elif _did_you_mean(attr):
-            problems.append(f"{attr} is not a hook{_did_you_mean(attr)}; it is never called")
+        elif suggestion := _did_you_mean(attr):
+            problems.append(f"{attr} is not a hook{suggestion}; it is never called")
     return problems
 
 
 def _did_you_mean(name: str) -> str:
+    import difflib  # here, on an error path, not at the top: mhub list starts faster without it
+
     close = difflib.get_close_matches(name, HOOKS, n=1, cutoff=0.85)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -479,14 +480,19 @@ def _raise_location(error: BaseException | None, function: Callable) -> tuple[st
     if code is None:
         return None
     line = code.co_firstlineno
-    for frame, lineno in traceback.walk_tb(error.__traceback__ if error is not None else None):
-        if frame.f_code.co_filename == code.co_filename:
-            line = lineno
+    if error is not None:
+        import traceback  # here, on an error path, not at the top: mhub list starts faster without it
+
+        for frame, lineno in traceback.walk_tb(error.__traceback__):
+            if frame.f_code.co_filename == code.co_filename:
+                line = lineno
     return code.co_filename, line, getattr(function, "__module__", "") or ""
 
 
 def _import_location(error: BaseException, module: str) -> tuple[str, int, str] | None:
     """The line of the entry-point module (or its package) at which its import failed."""
+    import traceback  # on an error path only, as in _raise_location
+
     root = module.split(".")[0]
     found = None
     for frame, lineno in traceback.walk_tb(error.__traceback__):

@@ -216,6 +216,36 @@ def test_command_hook_that_raises_adds_no_command_and_taken_names_are_refused(tm
     assert len(lines) == 2
 
 
+def test_plugin_skipped_while_the_registry_is_built_keeps_no_command(tmp_path):
+    """Its register_commands worked, then its register_weights raised: the plugin is skipped, commands too."""
+    source = """
+        import click
+        from mhub import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            cli.add_command(click.Command("hello", callback=lambda: click.echo("hello")))
+
+        @hookimpl
+        def register_weights(register):
+            raise RuntimeError("database on fire")
+    """
+    root = fake_distribution(tmp_path, "late-plugin", {"late_mod": source, "good_mod": GOOD_PLUGIN},
+                             {"late": "late_mod", "good": "good_mod"})
+    expected = "plugin 'late' (late-plugin) skipped: register_weights raised RuntimeError: database on fire"
+    hello = cli_with(root, "hello")
+    assert hello.returncode == 2 and hello.stdout == "", hello.stdout
+    assert "No such command 'hello'" in hello.stderr
+    assert plugin_warnings(hello.stderr) == [f"mhub: warning: {expected}"], hello.stderr
+    help_text = cli_with(root, "--help")
+    assert help_text.returncode == 0
+    listed = [line.split()[0] for line in help_text.stdout.split("Commands:")[1].splitlines() if line.strip()]
+    assert "hello" not in listed and "list" in listed and "convert" in listed  # the tools plugin keeps its own
+    late = statuses(root)["late"]
+    assert late["commands"] == [] and late["loaded"] is False and late["status"].startswith("skipped: ")
+    assert cli_with(root, "list", "goodnet").stdout == "goodnet\n"
+
+
 # -- MHUB_LOAD_PLUGINS ---------------------------------------------------------------------------------
 @pytest.fixture
 def two_plugins(tmp_path) -> Path:

@@ -263,3 +263,61 @@ def test_aux_classifiers_are_a_list_of_state_dict_prefixes():
     for bad in ("aux1", [""], 1):
         with pytest.raises(PluginError, match="aux_classifiers must be a list of state-dict prefixes"):
             registry.add_model("toy", "badnet", "torch.nn:Identity", family="toy", aux_classifiers=bad)
+
+
+class UpstreamTagPlugin:
+    @staticmethod
+    @hookimpl
+    def register_models(register):
+        register("toynet", "torch.nn:Identity", family="toy", aliases={"toy_timm_384": "orig_in1k_384"})
+
+
+def test_an_alias_takes_upstreams_tag_less_the_size_suffix_and_no_other_part(tmp_path, monkeypatch):
+    (tmp_path / "toy.toml").write_text(manifest_text(tags=("orig_in1k_384", "plain"), default="plain"))
+    monkeypatch.setenv("MHUB_REGISTRY", str(tmp_path))
+    plugins.register_plugin(UpstreamTagPlugin, "upstream-tag-test")
+    try:
+        registry = mhub.get_registry()
+        assert registry.resolve("toy_timm_384.orig_in1k")[1].name == "toynet.orig_in1k_384"  # upstream's spelling
+        assert registry.resolve("toy_timm_384.orig_in1k_384")[1].name == "toynet.orig_in1k_384"
+        assert registry.resolve("toy_timm_384.plain")[1].name == "toynet.plain"
+        for bogus in ("orig", "orig_in", "orig_in1k_3", "orig_in1k_"):  # prefixes, but not less a size suffix
+            with pytest.raises(UnknownModelError, match=rf"unknown weight set 'toynet\.{bogus}'"):
+                registry.resolve(f"toy_timm_384.{bogus}")
+        with pytest.raises(UnknownModelError):
+            mhub.create("toy_timm_384.orig")
+    finally:
+        plugins.unregister_plugin("upstream-tag-test")
+
+
+def test_named_weights_says_whether_a_name_names_a_weight_set(aliased):
+    assert aliased.named_weights("toynet") is None  # a bare architecture: its default is implied, not named
+    assert aliased.named_weights("toynet.a") is aliased.weights["toynet.a"]
+    assert aliased.named_weights("toy_timm_384") is aliased.weights["toynet.a"]  # an alias stands for its tag
+    assert aliased.named_weights("toy_timm_224") is aliased.weights["toynet.b"]  # ... or for the default
+    assert aliased.named_weights("toy_timm_224.a") is aliased.weights["toynet.a"]
+    assert aliased.named_weights("toynet.mine") is None  # a tag no manifest registers (a contributor's own)
+    assert [aliased.canonical(n) for n in ("toynet", "toynet.a", "toy_timm_384")] == ["toynet", "toynet.a",
+                                                                                     "toynet.a"]
+    with pytest.raises(UnknownModelError):
+        aliased.named_weights("nonet.a")
+    with pytest.raises(UnknownModelError):
+        aliased.canonical("toynet.mine")  # canonical stays strict
+
+
+def test_a_family_without_its_manifest_is_reported_not_skipped_quietly():
+    import mhub_registry
+
+    class MissingManifest:
+        @staticmethod
+        @hookimpl
+        def register_weights(register):
+            mhub_registry.register_manifests(register, "nosuchfamily")
+
+    plugins.register_plugin(MissingManifest, "missing-manifest-test")
+    try:
+        with pytest.warns(plugins.PluginWarning, match=r"nosuchfamily\.toml: cannot read manifest"):
+            mhub.get_registry()
+        assert "nosuchfamily.toml" in plugins.plugin_info("missing-manifest-test").status
+    finally:
+        plugins.unregister_plugin("missing-manifest-test")

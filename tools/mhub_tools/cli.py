@@ -97,8 +97,9 @@ def hash_command(files: tuple[Path, ...], as_json: bool) -> None:
               help="Also print the top-5 ImageNet labels of this image (repeatable).")
 @click.option("--input-size", type=int, help="Reference input size when no reference file fixes it.")
 @click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
-              help="Preprocessing for --image (default: the weight set's, else the architecture's default "
-                   "weight set's, else ImageNet's), e.g. interpolation=bicubic mean=0.5,0.5,0.5 (repeatable).")
+              help="Preprocessing for --image; its crop is also the reference input size of a LIBRARY:NAME "
+                   "reference unless --input-size is given (default: the weight set's, else the architecture's "
+                   "default weight set's, else ImageNet's), e.g. crop=384 interpolation=bicubic (repeatable).")
 @MODEL_ARG
 @click.option("--fuse", is_flag=True, help="Validate the fused model (mhub.fuse: BatchNorm folded, convolutions fused) instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

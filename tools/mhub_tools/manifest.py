@@ -20,9 +20,11 @@ from mhub import ConversionError, ManifestError, imaging
 from mhub._manifest import load_manifest
 from mhub.hub.convert import checkpoint_format
 
-# resize is written too: floor(crop / crop_pct), crop_pct 0.875 unless given (see mhub.imaging)
+# mhub.imaging's defaults (ImageNet's), as a manifest writes them; resize is written too: floor(crop /
+# crop_pct), crop_pct 0.875 unless given (see mhub.imaging)
 DEFAULT_PREPROCESS: dict[str, Any] = {
-    "crop": 224, "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+    key: list(value) if isinstance(value, tuple) else value
+    for key, value in imaging.resolve().items() if key in ("crop", "interpolation", "mean", "std")
 }
 
 

@@ -41,6 +41,7 @@ swapped.
 from __future__ import annotations
 
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -197,12 +198,16 @@ def build_library_model(library: str, name: str, num_classes: int, in_chans: int
     elsewhere).
 
     ``model_args`` are a weight set's architecture arguments (``img_size``, ``transform_input``); upstream
-    builders that use the same names receive them, and one that refuses them is built without (logged).
+    builders that use the same names receive them, and one that refuses them as an unexpected keyword
+    argument is built without (logged). Any other error of the builder propagates.
     """
     if model_args:
         try:
             return _library_model(library, name, num_classes, in_chans, model_args)
         except TypeError as error:
+            refused = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+            if refused is None or refused.group(1) not in model_args:
+                raise
             log(f"reference {library}:{name}: built without {dict(model_args)} ({error})")
     return _library_model(library, name, num_classes, in_chans, {})
 
@@ -393,8 +398,10 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     """Run the weights on each device and compare with the reference.
 
     Args:
-        name: ``arch`` or ``arch.tag``; a registered tag supplies preprocessing, the reference file and the
-            architecture arguments its weights need (``model_args``, given to a reference implementation too).
+        name: ``arch``, ``arch.tag`` or an alias (timm's name); the registered weight set it names (as
+            ``mhub.create`` reads it: see ``Registry.named_weights``) supplies preprocessing, the reference
+            file and the architecture arguments its weights need (``model_args``, given to a reference
+            implementation too).
         weights: checkpoint in mhub's layout (output of ``mhub convert``).
         devices: ``"cpu"`` and/or ``"cuda"`` (CUDA runs twice: TF32 off, then on; skipped without a GPU).
         reference: a reference-output file or ``LIBRARY:NAME`` (``torchvision``, ``timm`` or a library a
@@ -419,9 +426,11 @@ def validate(name: str, weights: str | Path, *, devices: Sequence[str] = ("cpu",
     from .convert import infer_head
 
     registry = get_registry()
-    arch = registry.arch_for(name, **(model_args or {}))  # e.g. img_size shapes the model
-    spec = registry.weights.get(name) if "." in name else None
+    spec = registry.named_weights(name)  # arch.tag or an alias (the rule of mhub.create); None for a bare arch
+    # The weight set's architecture arguments under the caller's, merged once: they build our model (img_size
+    # shapes it) and go to a LIBRARY:NAME reference model.
     model_args = {**(spec.model_args if spec is not None else {}), **(model_args or {})}
+    arch = registry.arch_for(registry.arch(name).name, **model_args)
     known = spec or registry.default_weights(arch.name)
     if images and spec is not None:
         spec.require_classifier("classify --image files")

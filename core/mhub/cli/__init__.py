@@ -28,9 +28,12 @@ class LazyGroup(click.Group):
     """A click group whose built-in commands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        drop_commands_of_skipped_plugins(self)
         return sorted(set(COMMANDS) | set(self.commands))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            drop_commands_of_skipped_plugins(self)
         if name in self.commands:
             return self.commands[name]
         if name not in COMMANDS:
@@ -65,6 +68,8 @@ def add_plugin_commands(group: click.Group) -> None:
     """Run every plugin's ``register_commands`` hook on a group of its own, then add what it defined.
 
     A plugin whose hook raises contributes no command at all; a command whose name is taken is refused.
+    A plugin skipped later (one of its registration hooks raises while the registry is built) loses its
+    commands again: see :func:`drop_commands_of_skipped_plugins`.
     """
     owners = group.__dict__.setdefault("_plugin_commands", {})  # command name -> plugin that added it
 
@@ -80,6 +85,27 @@ def add_plugin_commands(group: click.Group) -> None:
                 info.commands.append(name)
 
     plugins.call_each("register_commands", lambda plugin: click.Group(plugin), commit)
+
+
+def drop_commands_of_skipped_plugins(group: click.Group) -> None:
+    """Remove from ``group`` the commands of plugins no longer loaded, so nothing of a skipped plugin stays.
+
+    A plugin's registration hooks run when the registry is first built, after its commands were added; one
+    that raises gets the plugin skipped. So the registry is built before a plugin command is looked up
+    (``mhub NAME``, ``mhub --help``): a plugin command runs only for a plugin loaded in full. Built-in
+    commands never get here, so ``mhub cache`` does not build it.
+    """
+    owners = group.__dict__.get("_plugin_commands")  # command name -> plugin that added it
+    if not owners:
+        return
+    from .._registry import get_registry
+
+    get_registry()
+    for name, plugin in list(owners.items()):
+        info = plugins.plugin_info(plugin)
+        if info is None or not info.loaded:
+            group.commands.pop(name, None)
+            del owners[name]
 
 
 def main(args: list[str] | None = None, prog_name: str | None = "mhub") -> None:
